@@ -1,0 +1,100 @@
+#include "io/checkpoint.h"
+
+#include <algorithm>
+
+#include "arch/tensor_role.h"
+#include "io/checkpoint_readers.h"
+
+namespace rtnq {
+
+int64_t TensorView::NumElements() const {
+  int64_t n = 1;
+  for (int64_t d : shape) n *= d;
+  return n;
+}
+
+const char* CheckpointFormatName(CheckpointFormat f) {
+  switch (f) {
+    case CheckpointFormat::kHfSafetensors: return "hf-safetensors";
+    case CheckpointFormat::kGguf: return "gguf";
+    case CheckpointFormat::kLlama2c: return "llama2c";
+  }
+  return "?";
+}
+
+const TensorView* Checkpoint::Find(std::string_view canonical_name) const {
+  for (const auto& t : tensors) {
+    if (t.name == canonical_name) return &t;
+  }
+  return nullptr;
+}
+
+namespace {
+
+std::string ShapeString(const std::vector<int64_t>& shape) {
+  return fmt::format("[{}]", fmt::join(shape, ", "));
+}
+
+bool EndsWith(const std::string& s, std::string_view suffix) {
+  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+}  // namespace
+
+Status ValidateCheckpoint(const Checkpoint& ck) {
+  RTNQ_RETURN_IF_ERROR(ck.config.Validate().WithContext(ck.path));
+  for (const TensorId& id : RequiredTensors(ck.config)) {
+    const std::string name = CanonicalName(id);
+    const TensorView* t = ck.Find(name);
+    if (t == nullptr) return Err("{}: missing tensor {}", ck.path, name);
+    const auto expected = ExpectedShape(ck.config, id);
+    if (t->shape != expected) {
+      return Err("{}: tensor {} ({}) has shape {}, config implies {}", t->file, name, t->file_name,
+                 ShapeString(t->shape), ShapeString(expected));
+    }
+    const auto bytes = DTypeBytes(t->dtype, static_cast<uint64_t>(t->NumElements()));
+    // Block types need whole blocks per row, since rows are decoded independently.
+    const int64_t row = t->shape.back();
+    if (!bytes || *bytes != t->nbytes || row % Info(t->dtype).block_elems != 0) {
+      return Err("{}: tensor {} at offset {}: {} bytes for {} {} elements (row of {}) is inconsistent",
+                 t->file, t->file_name, t->file_offset, t->nbytes, t->NumElements(),
+                 DTypeName(t->dtype), row);
+    }
+  }
+  // Tensors sharing a file must not overlap (a corrupt header could alias them).
+  std::vector<const TensorView*> sorted;
+  for (const auto& t : ck.tensors) sorted.push_back(&t);
+  std::sort(sorted.begin(), sorted.end(), [](const TensorView* a, const TensorView* b) {
+    return a->file != b->file ? a->file < b->file : a->file_offset < b->file_offset;
+  });
+  for (size_t i = 1; i < sorted.size(); ++i) {
+    const TensorView* a = sorted[i - 1];
+    const TensorView* b = sorted[i];
+    if (a->file == b->file && a->file_offset + a->nbytes > b->file_offset && b->nbytes > 0) {
+      return Err("{}: tensors {} and {} overlap at offset {}", a->file, a->file_name, b->file_name,
+                 b->file_offset);
+    }
+  }
+  return Status::Ok();
+}
+
+Result<Checkpoint> OpenCheckpoint(const std::string& path, const OpenOptions& options) {
+  Result<Checkpoint> ck = Err("{}: unrecognised model path", path);
+  if (IsDirectory(path) || EndsWith(path, "config.json") || EndsWith(path, ".safetensors")) {
+    ck = OpenHfCheckpoint(path, options);
+  } else if (EndsWith(path, ".gguf")) {
+    ck = OpenGgufCheckpoint(path, options);
+  } else if (EndsWith(path, ".bin")) {
+    ck = OpenLlama2cCheckpoint(path, options);
+  } else if (!PathExists(path)) {
+    return Err("{}: no such file or directory", path);
+  } else {
+    return Err("{}: unknown model format (expected an HF directory, a .gguf or a llama2.c .bin)",
+               path);
+  }
+  if (!ck.ok()) return ck;
+  RTNQ_RETURN_IF_ERROR(ValidateCheckpoint(*ck));
+  return ck;
+}
+
+}  // namespace rtnq

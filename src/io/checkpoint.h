@@ -1,0 +1,61 @@
+// A checkpoint opened for reading: its configuration, a table of tensors that point into
+// memory-mapped files (nothing is copied when opening), an optional tokenizer, and metadata.
+// Every reader validates sizes, offsets, dtypes and shapes against the file and the config and
+// returns a one-line error instead of aborting.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "arch/model_config.h"
+#include "base/file.h"
+#include "base/status.h"
+#include "format/dtype.h"
+#include "io/tokenizer_spec.h"
+
+namespace rtnq {
+
+struct TensorView {
+  std::string name;             // canonical (HF) name, e.g. model.layers.0.self_attn.q_proj.weight
+  std::string file_name;        // name inside the file (GGUF: blk.0.attn_q.weight)
+  DType dtype = DType::kF32;    // as stored in the file
+  std::vector<int64_t> shape;   // row-major, HF order: [out_features, in_features]
+  const uint8_t* data = nullptr;
+  uint64_t nbytes = 0;
+  std::string file;             // path of the file holding it (for error messages)
+  uint64_t file_offset = 0;     // absolute byte offset in that file
+  // Non-zero when the rows are in GGUF/llama2.c interleaved-RoPE order: the number of heads to
+  // un-permute into HF's rotate-half order (see UnpermuteRopeRows in io/rope_permute.h).
+  int64_t rope_permuted_heads = 0;
+
+  int64_t NumElements() const;
+};
+
+enum class CheckpointFormat { kHfSafetensors, kGguf, kLlama2c };
+const char* CheckpointFormatName(CheckpointFormat f);
+
+struct Checkpoint {
+  std::string path;
+  CheckpointFormat format = CheckpointFormat::kHfSafetensors;
+  ModelConfig config;
+  std::vector<TensorView> tensors;  // file order
+  std::optional<TokenizerSpec> tokenizer;
+  std::vector<std::pair<std::string, std::string>> metadata;  // key -> printable value
+  std::vector<std::shared_ptr<MappedFile>> files;  // keep the mappings alive
+
+  const TensorView* Find(std::string_view canonical_name) const;
+};
+
+struct OpenOptions {
+  std::string tokenizer_path;  // llama2.c tok*.bin or a tokenizer.json overriding the model's
+};
+
+// Opens an HF directory (config.json + safetensors), a .gguf file or a llama2.c .bin, and checks
+// that every tensor the config requires is present with the expected shape.
+Result<Checkpoint> OpenCheckpoint(const std::string& path, const OpenOptions& options = {});
+
+}  // namespace rtnq

@@ -1,0 +1,67 @@
+// LLaMA-family decoder: RMSNorm, RoPE (llama3 / linear scaling), grouped-query attention with an
+// optional qkv bias, SwiGLU MLP, tied or separate lm_head. Weights F32 or BF16 in memory,
+// activations F32. A KV cache holds several sequences; one Forward() call processes any mix of
+// prompt tokens and decode tokens from several sequences.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "arch/model_config.h"
+#include "base/status.h"
+#include "io/checkpoint.h"
+
+namespace rtnq {
+
+enum class WeightPrecision {
+  kAsStored,  // F32 stays F32, BF16 stays BF16; F16 and GGML block types are decoded to F32
+  kF32,       // everything decoded to F32
+  kBF16,      // everything rounded to BF16 (norms and biases stay F32)
+};
+
+struct ModelOptions {
+  WeightPrecision precision = WeightPrecision::kAsStored;
+  int threads = 0;          // 0: DefaultThreadCount()
+  int max_sequences = 1;    // KV cache slots
+  int max_context = 0;      // tokens per sequence; 0: min(config max_position_embeddings, 4096)
+};
+
+// One token to process: appended to sequence `seq` at position SequenceLength(seq) (items of the
+// same sequence are taken in order). Logits are produced only where want_logits is set.
+struct BatchItem {
+  int seq = 0;
+  int32_t token = 0;
+  bool want_logits = false;
+};
+
+class Model {
+ public:
+  static Result<std::unique_ptr<Model>> Load(const Checkpoint& checkpoint, const ModelOptions& options);
+  virtual ~Model() = default;
+
+  virtual const ModelConfig& config() const = 0;
+  virtual int max_sequences() const = 0;
+  virtual int max_context() const = 0;
+
+  virtual int SequenceLength(int seq) const = 0;
+  virtual void ClearSequence(int seq) = 0;
+  // Drops the cached tokens of `seq` from position n on (keeps the first n).
+  virtual void TruncateSequence(int seq, int n) = 0;
+  // Makes dst's cache a copy of src's first n tokens (shared-context scoring reuses the prefix).
+  virtual void CopySequence(int src, int dst, int n) = 0;
+
+  // Runs the batch; writes vocab_size logits per item with want_logits, in item order, to
+  // `logits` (which must hold that many rows). Fails (no state change) if a sequence would
+  // exceed max_context, a token id is out of range or a seq index is invalid.
+  virtual Status Forward(std::span<const BatchItem> batch, float* logits) = 0;
+
+  // Bytes of weights read per decode step (every matrix once, embeddings row excluded): the
+  // numerator of the memory-bound decode limit.
+  virtual uint64_t WeightBytesPerToken() const = 0;
+  virtual uint64_t KvBytesPerToken() const = 0;
+  virtual int threads() const = 0;
+};
+
+}  // namespace rtnq
