@@ -1,0 +1,129 @@
+// The rtnq binary as users run it: outputs parse, bad inputs give one-line errors and a non-zero
+// exit status, never a crash.
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <fstream>
+
+#include "testing/paths.h"
+#include "testing/run.h"
+
+namespace rtnq {
+namespace {
+
+using testing::RunCommand;
+
+std::string Stories(const std::string& file) {
+  return testing::DataDir() + "/models/stories260K/" + file;
+}
+
+std::string Rtnq() { return testing::RtnqBinary(); }
+
+void ExpectOneLineError(const testing::CommandResult& r, const std::string& command,
+                        const std::string& needle) {
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_LT(r.exit_code, 128) << "killed by a signal: " << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  EXPECT_EQ(r.err.rfind("rtnq " + command + ": ", 0), 0u) << r.err;
+  EXPECT_NE(r.err.find(needle), std::string::npos) << r.err;
+  EXPECT_TRUE(r.out.empty()) << r.out;
+}
+
+TEST(Cli, InspectJsonDescribesStoriesGguf) {
+  auto r = RunCommand(Rtnq() + " inspect " + Stories("stories260K-F32.gguf") + " --json");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["format"], "gguf");
+  EXPECT_EQ(j["config"]["num_layers"], 5);
+  EXPECT_EQ(j["config"]["hidden_size"], 64);
+  EXPECT_EQ(j["config"]["num_kv_heads"], 4);
+  EXPECT_EQ(j["tokenizer"]["vocab_size"], 512);
+  // 1 embedding + 5 layers x 9 + final norm; the shared classifier means no lm_head.
+  EXPECT_EQ(j["tensors"].size(), 47u);
+  EXPECT_EQ(j["totals"]["bits_per_weight"], 32.0);
+}
+
+TEST(Cli, InspectTextAndLlama2cAgreeOnParameters) {
+  auto gguf = RunCommand(Rtnq() + " inspect " + Stories("stories260K-F32.gguf") + " --json");
+  auto bin = RunCommand(Rtnq() + " inspect " + Stories("stories260K.bin") + " --tokenizer " +
+                        Stories("tok512.bin") + " --json");
+  ASSERT_EQ(gguf.exit_code, 0) << gguf.err;
+  ASSERT_EQ(bin.exit_code, 0) << bin.err;
+  EXPECT_EQ(nlohmann::json::parse(gguf.out)["config"]["parameters"],
+            nlohmann::json::parse(bin.out)["config"]["parameters"]);
+  auto text = RunCommand(Rtnq() + " inspect " + Stories("stories260K-Q4_0.gguf"));
+  ASSERT_EQ(text.exit_code, 0) << text.err;
+  EXPECT_NE(text.out.find("Q4_0"), std::string::npos);
+}
+
+TEST(Cli, TokenizeMatchesBetweenFormats) {
+  auto a = RunCommand(Rtnq() + " tokenize " + Stories("stories260K-F32.gguf") +
+                      " -p 'Once upon a time' --ids");
+  auto b = RunCommand(Rtnq() + " tokenize " + Stories("stories260K.bin") + " --tokenizer " +
+                      Stories("tok512.bin") + " -p 'Once upon a time' --ids");
+  ASSERT_EQ(a.exit_code, 0) << a.err;
+  ASSERT_EQ(b.exit_code, 0) << b.err;
+  EXPECT_EQ(a.out, b.out);
+  EXPECT_EQ(a.out.rfind("1 ", 0), 0u) << "BOS first: " << a.out;
+}
+
+TEST(Cli, MissingAndUnknownFilesFailCleanly) {
+  ExpectOneLineError(RunCommand(Rtnq() + " inspect /nonexistent/model.gguf"), "inspect",
+                     "/nonexistent/model.gguf");
+  ExpectOneLineError(RunCommand(Rtnq() + " generate /etc/hostname -p hi"), "generate",
+                     "unknown model format");
+  ExpectOneLineError(RunCommand(Rtnq() + " perplexity " + Stories("stories260K-F32.gguf") +
+                                " -f /nonexistent.txt"),
+                     "perplexity", "/nonexistent.txt");
+}
+
+TEST(Cli, TruncatedGgufFailsWithOneLine) {
+  testing::TempDir dir;
+  const std::string src = testing::ReadAll(Stories("stories260K-F32.gguf"));
+  for (size_t len : {size_t{3}, size_t{100}, src.size() / 2, src.size() - 1}) {
+    const std::string path = dir.path() + "/cut.gguf";
+    std::ofstream(path, std::ios::binary).write(src.data(), static_cast<std::streamsize>(len));
+    auto r = RunCommand(Rtnq() + " inspect " + path);
+    ExpectOneLineError(r, "inspect", "cut.gguf");
+  }
+}
+
+TEST(Cli, LlamaCBinWithoutTokenizerExplains) {
+  testing::TempDir dir;
+  const std::string path = dir.path() + "/model.bin";
+  const std::string src = testing::ReadAll(Stories("stories260K.bin"));
+  std::ofstream(path, std::ios::binary).write(src.data(), static_cast<std::streamsize>(src.size()));
+  ExpectOneLineError(RunCommand(Rtnq() + " generate " + path + " -p hi -n 2"), "generate",
+                     "--tokenizer");
+}
+
+TEST(Cli, GenerateJsonReportsSpeedAndIsDeterministic) {
+  const std::string cmd = Rtnq() + " generate " + Stories("stories260K-F32.gguf") +
+                          " -p 'Once upon a time' -n 16 --temp 0.9 --top-p 0.9 --seed 3 --json";
+  auto a = RunCommand(cmd), b = RunCommand(cmd);
+  ASSERT_EQ(a.exit_code, 0) << a.err;
+  auto ja = nlohmann::json::parse(a.out), jb = nlohmann::json::parse(b.out);
+  EXPECT_EQ(ja["sequences"][0]["tokens"], jb["sequences"][0]["tokens"]);
+  EXPECT_EQ(ja["sequences"][0]["tokens"].size(), 16u);
+  EXPECT_GT(ja["timing"]["generation_tokens_per_second"].get<double>(), 0.0);
+  EXPECT_GT(ja["timing"]["prompt_tokens_per_second"].get<double>(), 0.0);
+}
+
+TEST(Cli, BatchedGenerateEqualsSingleRuns) {
+  const std::string base = Rtnq() + " generate " + Stories("stories260K-F32.gguf") + " -n 20 --json";
+  auto batched = RunCommand(base + " -p 'The dog' -p 'Lily wanted to' -p 'Tom'");
+  ASSERT_EQ(batched.exit_code, 0) << batched.err;
+  auto jb = nlohmann::json::parse(batched.out);
+  const char* prompts[] = {"The dog", "Lily wanted to", "Tom"};
+  for (int i = 0; i < 3; ++i) {
+    auto single = RunCommand(base + " -p '" + prompts[i] + "'");
+    ASSERT_EQ(single.exit_code, 0) << single.err;
+    EXPECT_EQ(nlohmann::json::parse(single.out)["sequences"][0]["tokens"],
+              jb["sequences"][i]["tokens"])
+        << prompts[i];
+  }
+}
+
+}  // namespace
+}  // namespace rtnq

@@ -1,0 +1,105 @@
+#include "common.h"
+
+#include <cstdio>
+
+#include "base/timer.h"
+#include "command.h"
+
+namespace rtnq::cli {
+
+void ModelFlags::Add(CLI::App* cmd, bool with_runtime) {
+  cmd->add_option("MODEL", model_path, "HF directory, .gguf file or llama2.c .bin")->required();
+  cmd->add_option("--tokenizer", tokenizer_path,
+                  "tokenizer file: llama2.c tok*.bin, or an HF tokenizer.json overriding the model's");
+  cmd->add_flag("--json", json, "machine-readable output");
+  if (with_runtime) {
+    cmd->add_option("-t,--threads", threads, "worker threads (default: all cores, or RTNQ_THREADS)");
+    cmd->add_option("--precision", precision,
+                    "weights in memory: as-stored (F32 stays F32, BF16 stays BF16), f32 or bf16")
+        ->check(CLI::IsMember({"as-stored", "f32", "bf16"}));
+  }
+}
+
+Result<LoadedModel> LoadForRun(const ModelFlags& flags, int max_sequences, int max_context,
+                               bool need_model) {
+  Timer timer;
+  LoadedModel loaded;
+  OpenOptions open_options;
+  open_options.tokenizer_path = flags.tokenizer_path;
+  RTNQ_ASSIGN_OR_RETURN(loaded.checkpoint, OpenCheckpoint(flags.model_path, open_options));
+  if (loaded.checkpoint.tokenizer) {
+    RTNQ_ASSIGN_OR_RETURN(loaded.tokenizer, Tokenizer::Create(*loaded.checkpoint.tokenizer));
+  }
+  if (need_model) {
+    RTNQ_ASSIGN_OR_RETURN(loaded.model,
+                          BuildModel(loaded.checkpoint, flags, max_sequences, max_context));
+  }
+  loaded.load_seconds = timer.Seconds();
+  return loaded;
+}
+
+Result<std::unique_ptr<Model>> BuildModel(const Checkpoint& checkpoint, const ModelFlags& flags,
+                                          int max_sequences, int max_context) {
+  ModelOptions options;
+  options.threads = flags.threads;
+  options.max_sequences = max_sequences;
+  options.max_context = max_context;
+  options.precision = flags.precision == "f32"    ? WeightPrecision::kF32
+                      : flags.precision == "bf16" ? WeightPrecision::kBF16
+                                                  : WeightPrecision::kAsStored;
+  return Model::Load(checkpoint, options);
+}
+
+void Fail(const std::string& command, const Status& status) {
+  std::fprintf(stderr, "rtnq %s: %s\n", command.c_str(), status.message().c_str());
+  SetExitCode(1);
+}
+
+namespace {
+
+// Length of the UTF-8 sequence started by lead byte c (1 for invalid leads: passed through).
+size_t Utf8SequenceLength(unsigned char c) {
+  if (c < 0x80) return 1;
+  if ((c >> 5) == 0x6) return 2;
+  if ((c >> 4) == 0xe) return 3;
+  if ((c >> 3) == 0x1e) return 4;
+  return 1;
+}
+
+}  // namespace
+
+std::string Utf8Stream::Push(const std::string& bytes) {
+  pending_ += bytes;
+  size_t complete = 0;
+  while (complete < pending_.size()) {
+    const size_t len = Utf8SequenceLength(static_cast<unsigned char>(pending_[complete]));
+    if (complete + len > pending_.size()) break;
+    complete += len;
+  }
+  std::string out = pending_.substr(0, complete);
+  pending_.erase(0, complete);
+  return out;
+}
+
+std::string Utf8Stream::Flush() { return std::exchange(pending_, {}); }
+
+std::string ShapeString(const std::vector<int64_t>& shape) {
+  std::string s = "[";
+  for (size_t i = 0; i < shape.size(); ++i) {
+    if (i) s += ", ";
+    s += std::to_string(shape[i]);
+  }
+  return s + "]";
+}
+
+std::string HumanBytes(double bytes) {
+  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  int u = 0;
+  while (bytes >= 1024 && u < 4) {
+    bytes /= 1024;
+    ++u;
+  }
+  return fmt::format(u == 0 ? "{:.0f} {}" : "{:.2f} {}", bytes, units[u]);
+}
+
+}  // namespace rtnq::cli

@@ -1,0 +1,59 @@
+// Shared plumbing of the rtnq subcommands: opening a model with its tokenizer, the common flags,
+// error reporting and small output helpers.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include <memory>
+#include <string>
+
+#include "base/status.h"
+#include "io/checkpoint.h"
+#include "model/model.h"
+#include "tokenizer/tokenizer.h"
+
+namespace rtnq::cli {
+
+// Flags every model-running command shares.
+struct ModelFlags {
+  std::string model_path;
+  std::string tokenizer_path;
+  int threads = 0;
+  std::string precision = "as-stored";
+  bool json = false;
+
+  void Add(CLI::App* cmd, bool with_runtime = true);
+};
+
+struct LoadedModel {
+  Checkpoint checkpoint;
+  std::unique_ptr<Tokenizer> tokenizer;  // null when the checkpoint has none
+  std::unique_ptr<Model> model;          // null when only the tokenizer was requested
+  double load_seconds = 0;
+};
+
+Result<LoadedModel> LoadForRun(const ModelFlags& flags, int max_sequences, int max_context,
+                               bool need_model = true);
+
+Result<std::unique_ptr<Model>> BuildModel(const Checkpoint& checkpoint, const ModelFlags& flags,
+                                          int max_sequences, int max_context);
+
+// Prints "rtnq <command>: <message>" on stderr and sets the exit code to 1.
+void Fail(const std::string& command, const Status& status);
+
+// Collects the bytes of streamed tokens and returns the longest prefix that is complete UTF-8,
+// so a multi-byte character split across tokens is printed whole.
+class Utf8Stream {
+ public:
+  std::string Push(const std::string& bytes);
+  std::string Flush();
+
+ private:
+  std::string pending_;
+};
+
+std::string ShapeString(const std::vector<int64_t>& shape);
+std::string HumanBytes(double bytes);
+
+}  // namespace rtnq::cli
