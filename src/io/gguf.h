@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <variant>
 #include <vector>
@@ -21,6 +22,8 @@ enum class GgufType : uint32_t {
   kUint8 = 0, kInt8 = 1, kUint16 = 2, kInt16 = 3, kUint32 = 4, kInt32 = 5, kFloat32 = 6,
   kBool = 7, kString = 8, kArray = 9, kUint64 = 10, kInt64 = 11, kFloat64 = 12,
 };
+
+const char* GgufTypeName(GgufType t);  // "uint32", "string", ...
 
 struct GgufValue {
   GgufType type = GgufType::kUint8;
@@ -50,12 +53,25 @@ struct GgufFile {
   uint32_t version = 0;
   uint64_t alignment = 32;
   std::vector<std::pair<std::string, GgufValue>> metadata;  // file order
+  std::vector<uint64_t> metadata_offsets;  // file offset of each metadata entry (parallel)
   std::vector<GgufTensorInfo> tensors;                      // file order
   uint64_t data_offset = 0;
   std::shared_ptr<MappedFile> file;
 
   const GgufValue* Find(const std::string& key) const;
   const GgufTensorInfo* FindTensor(const std::string& name) const;
+  uint64_t KeyOffset(const std::string& key) const;  // 0 if absent
+
+  // Typed getters: nullopt when the key is absent; a "<file>: metadata key K at offset N:
+  // expected T, found U" error when it has the wrong type.
+  Result<std::optional<int64_t>> GetInt(const std::string& key) const;
+  Result<std::optional<double>> GetFloat(const std::string& key) const;
+  Result<std::optional<bool>> GetBool(const std::string& key) const;
+  Result<std::optional<std::string>> GetString(const std::string& key) const;
+  // An array whose elements have type `element_type` (integer element types all accepted when
+  // `element_type` is an integer type); nullptr when absent.
+  Result<const std::vector<GgufValue>*> GetArray(const std::string& key, GgufType element_type) const;
+  Status KeyError(const std::string& key, const std::string& what) const;
 };
 
 // Parses a GGUF image held in memory (for fuzzing); `path` is only used in messages.
