@@ -1,0 +1,170 @@
+// Kernel registry, packing into the panel layout, and the blocked, N-split matmul driver.
+#include "kernels/matmul.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "base/half.h"
+#include "kernels/matmul_tiles.h"
+
+namespace rtnq {
+namespace {
+
+// k block for M > mr_max: a bf16 block of 2 panels x 256 k is 16 KiB, so it stays in L1 while
+// every m-tile of the batch streams over it (f32: 32 KiB, L1/L2).
+constexpr int64_t kKBlock = 256;
+
+bool HostRuns(const MatmulKernel& k) {
+  const CpuFeatures& cpu = HostCpu();
+  if (static_cast<int>(k.isa) > static_cast<int>(cpu.BestIsa())) return false;
+  return !k.needs_avx512bf16 || cpu.avx512bf16;
+}
+
+}  // namespace
+
+const char* ActTypeName(ActType a) { return a == ActType::kF32 ? "f32" : "bf16"; }
+
+std::vector<const MatmulKernel*> AllMatmulKernels() {
+  std::vector<const MatmulKernel*> all;
+  for (const auto& k : kScalarKernels) all.push_back(&k);
+  for (const auto& k : kAvx2Kernels) all.push_back(&k);
+  for (const auto& k : kAvx512Kernels) all.push_back(&k);
+  return all;
+}
+
+const MatmulKernel* FindMatmulKernel(DType weight, ActType act, Isa isa) {
+  const MatmulKernel* best = nullptr;
+  for (const MatmulKernel* k : AllMatmulKernels()) {
+    if (k->weight != weight || k->act != act || !HostRuns(*k)) continue;
+    if (static_cast<int>(k->isa) > static_cast<int>(isa)) continue;
+    if (best == nullptr || static_cast<int>(k->isa) > static_cast<int>(best->isa)) best = k;
+  }
+  return best;
+}
+
+Result<PackedWeight> PackedWeight::Pack(DType dtype, const void* rows, int64_t n, int64_t k,
+                                        ActType act, Isa isa) {
+  if (dtype != DType::kF32 && dtype != DType::kBF16) {
+    return Err("matmul weights must be F32 or BF16, found {}", DTypeName(dtype));
+  }
+  if (n <= 0 || k <= 0) return Err("matmul weight shape [{}, {}] is empty", n, k);
+  PackedWeight w;
+  w.kernel_ = FindMatmulKernel(dtype, act, isa);
+  if (w.kernel_ == nullptr) {
+    return Err("no matmul kernel for {} weights x {} activations at ISA {} on this CPU",
+               DTypeName(dtype), ActTypeName(act), IsaName(isa));
+  }
+  w.n_ = n;
+  w.k_ = k;
+  w.dtype_ = dtype;
+  const int64_t panels = w.panels();
+  if (dtype == DType::kF32) {
+    w.k_padded_ = k;
+    w.panel_bytes_ = k * kPanelRows * 4;
+    w.data_ = AlignedBuffer(static_cast<size_t>(panels * w.panel_bytes_));
+    std::memset(w.data_.data(), 0, w.data_.size());
+    const float* src = static_cast<const float*>(rows);
+    for (int64_t p = 0; p < panels; ++p) {
+      float* dst = reinterpret_cast<float*>(w.data_.data() + p * w.panel_bytes_);
+      const int64_t r_end = std::min<int64_t>(kPanelRows, n - p * kPanelRows);
+      for (int64_t c = 0; c < k; ++c)
+        for (int64_t r = 0; r < r_end; ++r) dst[c * kPanelRows + r] = src[(p * kPanelRows + r) * k + c];
+    }
+  } else {
+    w.k_padded_ = k + (k & 1);
+    w.panel_bytes_ = w.k_padded_ * kPanelRows * 2;
+    w.data_ = AlignedBuffer(static_cast<size_t>(panels * w.panel_bytes_));
+    std::memset(w.data_.data(), 0, w.data_.size());
+    const uint16_t* src = static_cast<const uint16_t*>(rows);
+    for (int64_t p = 0; p < panels; ++p) {
+      uint16_t* dst = reinterpret_cast<uint16_t*>(w.data_.data() + p * w.panel_bytes_);
+      const int64_t r_end = std::min<int64_t>(kPanelRows, n - p * kPanelRows);
+      for (int64_t c = 0; c < k; ++c)
+        for (int64_t r = 0; r < r_end; ++r)
+          dst[(c / 2) * (2 * kPanelRows) + r * 2 + (c & 1)] = src[(p * kPanelRows + r) * k + c];
+    }
+  }
+  return w;
+}
+
+void PackedWeight::ExtractRow(int64_t r, float* out) const {
+  const uint8_t* p = panel(r / kPanelRows);
+  const int64_t rr = r % kPanelRows;
+  if (dtype_ == DType::kF32) {
+    const float* f = reinterpret_cast<const float*>(p);
+    for (int64_t c = 0; c < k_; ++c) out[c] = f[c * kPanelRows + rr];
+  } else {
+    const uint16_t* h = reinterpret_cast<const uint16_t*>(p);
+    for (int64_t c = 0; c < k_; ++c) out[c] = Bf16ToF32(h[(c / 2) * (2 * kPanelRows) + rr * 2 + (c & 1)]);
+  }
+}
+
+void Matmul(const PackedWeight& w, const float* x, int64_t m, int64_t ldx, float* y, int64_t ldy,
+            const float* bias, ThreadPool* pool) {
+  if (m <= 0) return;
+  const MatmulKernel& kern = *w.kernel();
+  const int64_t n = w.n(), k = w.k();
+  const int mr = kern.mr_max;
+  const int nv = m == 1 ? kern.nv_decode : kern.nv_max;
+  // Blocking over k only pays when several m-tiles reuse the weight block.
+  const int64_t kc = m <= mr ? k : kKBlock;
+
+  std::vector<uint16_t> xbf;
+  const int64_t ldxbf = w.k_padded();
+  if (kern.act == ActType::kBF16) {  // rounded once per matmul, shared by all threads
+    xbf.assign(static_cast<size_t>(m * ldxbf), 0);
+    for (int64_t i = 0; i < m; ++i)
+      for (int64_t c = 0; c < k; ++c) xbf[i * ldxbf + c] = F32ToBf16(x[i * ldx + c]);
+  }
+
+  auto work = [&](size_t p_begin, size_t p_end, int /*thread*/) {
+    const int64_t ldacc = static_cast<int64_t>(nv) * kPanelRows;
+    thread_local std::vector<float> acc;
+    if (acc.size() < static_cast<size_t>(m * ldacc)) acc.resize(static_cast<size_t>(m * ldacc));
+    for (int64_t p0 = static_cast<int64_t>(p_begin); p0 < static_cast<int64_t>(p_end); p0 += nv) {
+      const int nvb = static_cast<int>(std::min<int64_t>(nv, static_cast<int64_t>(p_end) - p0));
+      for (int64_t k0 = 0; k0 < k; k0 += kc) {
+        const int64_t k1 = std::min(k, k0 + kc);
+        for (int64_t m0 = 0; m0 < m; m0 += mr) {
+          TileArgs t;
+          t.x = x + m0 * ldx;
+          t.ldx = ldx;
+          t.xbf = xbf.empty() ? nullptr : xbf.data() + m0 * ldxbf;
+          t.ldxbf = ldxbf;
+          t.mr = static_cast<int>(std::min<int64_t>(mr, m - m0));
+          t.w = w.panel(p0);
+          t.panel_bytes = w.panel_bytes();
+          t.nv = nvb;
+          t.k0 = k0;
+          t.k1 = k1;
+          t.k_total = k;
+          t.acc = acc.data() + m0 * ldacc;
+          t.ldacc = ldacc;
+          t.load_acc = k0 > 0;
+          kern.tile(t);
+        }
+      }
+      const int64_t n0 = p0 * kPanelRows;
+      const int64_t cols = std::min<int64_t>(n - n0, static_cast<int64_t>(nvb) * kPanelRows);
+      for (int64_t i = 0; i < m; ++i) {
+        const float* a = acc.data() + i * ldacc;
+        float* out = y + i * ldy + n0;
+        if (bias) {
+          for (int64_t c = 0; c < cols; ++c) out[c] = a[c] + bias[n0 + c];
+        } else {
+          std::memcpy(out, a, static_cast<size_t>(cols) * 4);
+        }
+      }
+    }
+  };
+  const size_t panels = static_cast<size_t>(w.panels());
+  if (pool == nullptr || pool->size() == 1) {
+    work(0, panels, 0);
+    return;
+  }
+  // Whole register tiles per thread when there are many; single panels for small N.
+  const size_t grain = panels >= static_cast<size_t>(8 * nv * pool->size()) ? nv : 1;
+  pool->ParallelFor(panels, grain, work);
+}
+
+}  // namespace rtnq

@@ -1,0 +1,88 @@
+// Scalar tile (the portable fallback) and the scalar oracle. std::fma keeps them bitwise equal to
+// the SIMD kernels: every output is one fused-multiply-add chain over ascending k.
+#include <cmath>
+#include <cstring>
+
+#include "base/half.h"
+#include "kernels/matmul.h"
+#include "kernels/matmul_tiles.h"
+
+namespace rtnq {
+namespace {
+
+inline float LoadF32(const uint8_t* p) {
+  float v;
+  std::memcpy(&v, p, 4);
+  return v;
+}
+inline uint16_t LoadU16(const uint8_t* p) {
+  uint16_t v;
+  std::memcpy(&v, p, 2);
+  return v;
+}
+
+void TileF32Scalar(const TileArgs& a) {
+  for (int m = 0; m < a.mr; ++m) {
+    const float* x = a.x + m * a.ldx;
+    for (int v = 0; v < a.nv; ++v) {
+      const uint8_t* panel = a.w + v * a.panel_bytes;
+      for (int r = 0; r < kPanelRows; ++r) {
+        float* acc = a.acc + m * a.ldacc + v * kPanelRows + r;
+        float s = a.load_acc ? *acc : 0.0f;
+        for (int64_t k = a.k0; k < a.k1; ++k) {
+          s = std::fma(LoadF32(panel + (k * kPanelRows + r) * 4), x[k], s);
+        }
+        *acc = s;
+      }
+    }
+  }
+}
+
+void TileBf16Scalar(const TileArgs& a) {
+  for (int m = 0; m < a.mr; ++m) {
+    const float* x = a.x + m * a.ldx;
+    for (int v = 0; v < a.nv; ++v) {
+      const uint8_t* panel = a.w + v * a.panel_bytes;
+      for (int r = 0; r < kPanelRows; ++r) {
+        float* acc = a.acc + m * a.ldacc + v * kPanelRows + r;
+        float s = a.load_acc ? *acc : 0.0f;
+        for (int64_t k = a.k0; k < a.k1; ++k) {
+          const int64_t offset = ((k / 2) * kPanelRows + r) * 4 + (k & 1) * 2;
+          s = std::fma(Bf16ToF32(LoadU16(panel + offset)), x[k], s);
+        }
+        *acc = s;
+      }
+    }
+  }
+}
+
+}  // namespace
+
+const MatmulKernel kScalarKernels[2] = {
+    {"f32_scalar", DType::kF32, ActType::kF32, Isa::kScalar, false, 1, 1, 1, TileF32Scalar},
+    {"bf16_scalar", DType::kBF16, ActType::kF32, Isa::kScalar, false, 1, 1, 1, TileBf16Scalar},
+};
+
+void MatmulReference(DType dtype, const void* rows, int64_t n, int64_t k, const float* x,
+                     int64_t m, int64_t ldx, float* y, int64_t ldy, const float* bias,
+                     ActType act) {
+  std::vector<float> xr(static_cast<size_t>(k));
+  for (int64_t i = 0; i < m; ++i) {
+    for (int64_t c = 0; c < k; ++c) {
+      const float v = x[i * ldx + c];
+      xr[c] = act == ActType::kBF16 ? Bf16ToF32(F32ToBf16(v)) : v;
+    }
+    for (int64_t j = 0; j < n; ++j) {
+      float s = 0.0f;
+      for (int64_t c = 0; c < k; ++c) {
+        const float w = dtype == DType::kBF16
+                            ? Bf16ToF32(static_cast<const uint16_t*>(rows)[j * k + c])
+                            : static_cast<const float*>(rows)[j * k + c];
+        s = std::fma(w, xr[c], s);
+      }
+      y[i * ldy + j] = bias ? s + bias[j] : s;
+    }
+  }
+}
+
+}  // namespace rtnq

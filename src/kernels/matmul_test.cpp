@@ -1,0 +1,192 @@
+#include "kernels/matmul.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <random>
+
+#include "base/half.h"
+#include "kernels/vec_ops.h"
+
+namespace rtnq {
+namespace {
+
+struct Problem {
+  DType dtype;
+  int64_t n, k, m;
+  std::vector<float> w32;
+  std::vector<uint16_t> w16;
+  std::vector<float> x, bias;
+  const void* rows() const {
+    return dtype == DType::kF32 ? static_cast<const void*>(w32.data()) : w16.data();
+  }
+};
+
+Problem MakeProblem(DType dtype, int64_t n, int64_t k, int64_t m, uint64_t seed) {
+  Problem p{dtype, n, k, m, {}, {}, {}, {}};
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<float> dist(0.0f, 1.0f);
+  p.w32.resize(n * k);
+  for (float& v : p.w32) v = dist(rng);
+  if (dtype == DType::kBF16) {
+    p.w16.resize(n * k);
+    for (size_t i = 0; i < p.w32.size(); ++i) p.w16[i] = F32ToBf16(p.w32[i]);
+  }
+  p.x.resize(m * k);
+  for (float& v : p.x) v = dist(rng);
+  p.bias.resize(n);
+  for (float& v : p.bias) v = dist(rng);
+  return p;
+}
+
+bool BitEqual(const std::vector<float>& a, const std::vector<float>& b) {
+  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * 4) == 0;
+}
+
+// Kernels this host can run, each found through the registry with its own ISA as the cap.
+std::vector<const MatmulKernel*> RunnableKernels() {
+  std::vector<const MatmulKernel*> out;
+  for (const MatmulKernel* k : AllMatmulKernels()) {
+    if (FindMatmulKernel(k->weight, k->act, k->isa) == k) out.push_back(k);
+  }
+  return out;
+}
+
+TEST(MatmulRegistry, HasScalarAvx2Avx512PathsOnThisHost) {
+  auto kernels = RunnableKernels();
+  int f32 = 0, bf16 = 0;
+  for (auto* k : kernels) {
+    if (k->act != ActType::kF32) continue;
+    (k->weight == DType::kF32 ? f32 : bf16)++;
+  }
+  const int expected = 1 + static_cast<int>(HostCpu().BestIsa());
+  EXPECT_EQ(f32, expected);
+  EXPECT_EQ(bf16, expected);
+  EXPECT_EQ(FindMatmulKernel(DType::kF32, ActType::kF32, Isa::kScalar)->isa, Isa::kScalar);
+  EXPECT_EQ(FindMatmulKernel(DType::kF16, ActType::kF32, Isa::kAvx512), nullptr);
+  auto bad = PackedWeight::Pack(DType::kQ8_0, nullptr, 4, 32);
+  EXPECT_FALSE(bad.ok());
+}
+
+TEST(Matmul, EveryKernelMatchesScalarOracleOverShapeSweep) {
+  const int64_t ns[] = {1, 15, 17, 64, 100};
+  const int64_t ks[] = {1, 8, 30, 64, 130, 257, 600};
+  const int64_t ms[] = {1, 2, 3, 5, 9, 20, 37};
+  for (const MatmulKernel* kern : RunnableKernels()) {
+    uint64_t seed = 1;
+    for (int64_t n : ns)
+      for (int64_t k : ks)
+        for (int64_t m : ms) {
+          if (kern->isa == Isa::kScalar && n * k * m > 200000) continue;  // libm fma is slow
+          Problem p = MakeProblem(kern->weight, n, k, m, seed++);
+          auto packed = PackedWeight::Pack(kern->weight, p.rows(), n, k, kern->act, kern->isa);
+          ASSERT_TRUE(packed.ok()) << packed.status().message();
+          ASSERT_EQ(packed->kernel(), kern);
+          const float* bias = (n + k + m) % 2 ? p.bias.data() : nullptr;
+          // Output with a row stride wider than n: columns past n must stay untouched.
+          const int64_t ldy = n + 3;
+          std::vector<float> got(m * ldy, -7.0f), want(m * ldy, -7.0f);
+          Matmul(*packed, p.x.data(), m, k, got.data(), ldy, bias, nullptr);
+          MatmulReference(kern->weight, p.rows(), n, k, p.x.data(), m, k, want.data(), ldy, bias,
+                          kern->act);
+          SCOPED_TRACE(::testing::Message() << kern->name << " n=" << n << " k=" << k << " m=" << m);
+          if (kern->act == ActType::kF32) {
+            ASSERT_TRUE(BitEqual(got, want));
+          } else {
+            for (int64_t i = 0; i < m; ++i)
+              for (int64_t j = 0; j < ldy; ++j) {
+                float mag = 0;  // error bound scale: sum |w x|
+                if (j < n)
+                  for (int64_t c = 0; c < k; ++c)
+                    mag += std::fabs(Bf16ToF32(p.w16[j * k + c]) *
+                                     Bf16ToF32(F32ToBf16(p.x[i * k + c])));
+                ASSERT_NEAR(got[i * ldy + j], want[i * ldy + j], 1e-6f * mag + 1e-30f)
+                    << "at " << i << "," << j;
+              }
+          }
+        }
+  }
+}
+
+TEST(Matmul, ThreadCountAndBatchInvariance) {
+  ThreadPool pool1(1), pool2(2), pool3(3);
+  const int64_t n = 300, k = 520, m = 29;  // 19 panels: uneven splits; k > one k block
+  for (const MatmulKernel* kern : RunnableKernels()) {
+    if (kern->isa == Isa::kScalar) continue;  // covered bitwise by the oracle test
+    SCOPED_TRACE(kern->name);
+    Problem p = MakeProblem(kern->weight, n, k, m, 42);
+    auto packed = PackedWeight::Pack(kern->weight, p.rows(), n, k, kern->act, kern->isa);
+    ASSERT_TRUE(packed.ok());
+    std::vector<float> y1(m * n), y2(m * n), y3(m * n), alone(m * n);
+    Matmul(*packed, p.x.data(), m, k, y1.data(), n, p.bias.data(), &pool1);
+    Matmul(*packed, p.x.data(), m, k, y2.data(), n, p.bias.data(), &pool2);
+    Matmul(*packed, p.x.data(), m, k, y3.data(), n, p.bias.data(), &pool3);
+    EXPECT_TRUE(BitEqual(y1, y2));
+    EXPECT_TRUE(BitEqual(y1, y3));
+    for (int64_t i = 0; i < m; ++i)
+      Matmul(*packed, p.x.data() + i * k, 1, k, alone.data() + i * n, n, p.bias.data(), &pool2);
+    EXPECT_TRUE(BitEqual(y1, alone));
+    // A sub-batch starting mid-way (different tile phase) gives the same rows too.
+    std::vector<float> sub(5 * n);
+    Matmul(*packed, p.x.data() + 11 * k, 5, k, sub.data(), n, p.bias.data(), &pool3);
+    EXPECT_EQ(std::memcmp(sub.data(), y1.data() + 11 * n, sub.size() * 4), 0);
+  }
+}
+
+TEST(Matmul, AllIsasGiveIdenticalBitsForF32Activations) {
+  for (DType dt : {DType::kF32, DType::kBF16}) {
+    Problem p = MakeProblem(dt, 77, 333, 11, 7);
+    std::vector<float> first;
+    for (Isa isa : {Isa::kScalar, Isa::kAvx2, Isa::kAvx512}) {
+      auto packed = PackedWeight::Pack(dt, p.rows(), p.n, p.k, ActType::kF32, isa);
+      ASSERT_TRUE(packed.ok());
+      std::vector<float> y(p.m * p.n);
+      Matmul(*packed, p.x.data(), p.m, p.k, y.data(), p.n, nullptr, nullptr);
+      if (first.empty()) first = y;
+      EXPECT_TRUE(BitEqual(first, y)) << IsaName(isa);
+    }
+  }
+}
+
+TEST(PackedWeight, ExtractRowReturnsCanonicalRow) {
+  for (DType dt : {DType::kF32, DType::kBF16}) {
+    Problem p = MakeProblem(dt, 37, 29, 1, 3);
+    auto packed = PackedWeight::Pack(dt, p.rows(), p.n, p.k);
+    ASSERT_TRUE(packed.ok());
+    std::vector<float> row(p.k);
+    for (int64_t r = 0; r < p.n; ++r) {
+      packed->ExtractRow(r, row.data());
+      for (int64_t c = 0; c < p.k; ++c) {
+        const float want = dt == DType::kF32 ? p.w32[r * p.k + c] : Bf16ToF32(p.w16[r * p.k + c]);
+        ASSERT_EQ(row[c], want);
+      }
+    }
+  }
+}
+
+TEST(VecOps, DotAndAxpyMatchDoubleReferenceOnEveryIsa) {
+  std::mt19937 rng(5);
+  std::normal_distribution<float> dist;
+  for (Isa isa : {Isa::kScalar, Isa::kAvx2, Isa::kAvx512}) {
+    const VecOps& ops = GetVecOps(isa);
+    for (int64_t n : {1, 7, 16, 33, 64, 100, 128}) {
+      std::vector<float> a(n), b(n), y(n);
+      for (auto& v : a) v = dist(rng);
+      for (auto& v : b) v = dist(rng);
+      for (auto& v : y) v = dist(rng);
+      double want = 0, mag = 0;
+      for (int64_t i = 0; i < n; ++i) {
+        want += double(a[i]) * b[i];
+        mag += std::fabs(double(a[i]) * b[i]);
+      }
+      EXPECT_NEAR(ops.dot(a.data(), b.data(), n), want, 1e-6 * mag) << IsaName(isa) << " " << n;
+      std::vector<float> y2 = y;
+      ops.axpy(0.37f, a.data(), y2.data(), n);
+      for (int64_t i = 0; i < n; ++i) EXPECT_NEAR(y2[i], y[i] + 0.37 * a[i], 1e-6 * (1 + std::fabs(y[i])));
+    }
+  }
+}
+
+}  // namespace
+}  // namespace rtnq

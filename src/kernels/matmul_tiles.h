@@ -1,0 +1,13 @@
+// Kernel tables defined by the per-ISA files (matmul_scalar.cpp, matmul_avx2.cpp,
+// matmul_avx512.cpp) and collected by the registry in matmul.cpp.
+#pragma once
+
+#include "kernels/matmul.h"
+
+namespace rtnq {
+
+extern const MatmulKernel kScalarKernels[2];
+extern const MatmulKernel kAvx2Kernels[2];
+extern const MatmulKernel kAvx512Kernels[3];
+
+}  // namespace rtnq
