@@ -1,4 +1,5 @@
 // GGUF (general.architecture = llama) -> Checkpoint, and tokenizer.ggml.* -> TokenizerSpec.
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <cstring>
@@ -189,6 +190,10 @@ Result<TokenizerSpec> TokenizerFromGguf(const GgufFile& g) {
   const bool spm = spec.kind == TokenizerKind::kSentencePieceBpe;
   RTNQ_ASSIGN_OR_RETURN(std::optional<std::string> pre, g.GetString("tokenizer.ggml.pre"));
   if (pre) spec.pre = *pre;
+  // GGUF has no key for HF's ignore_merges; llama.cpp (llama-vocab.cpp) turns it on for the
+  // Llama-3 pre-tokenizer names.
+  spec.ignore_merges = !spm && (spec.pre == "llama-bpe" || spec.pre == "llama3" ||
+                                spec.pre == "llama-v3");
 
   RTNQ_ASSIGN_OR_RETURN(const auto* tokens, g.GetArray("tokenizer.ggml.tokens", GgufType::kString));
   if (tokens == nullptr || tokens->empty()) {
@@ -287,8 +292,12 @@ Result<Checkpoint> OpenGgufCheckpoint(const std::string& path, const OpenOptions
     if (id->role == TensorRole::kAttnK) v.rope_permuted_heads = c.num_kv_heads;
     ck.tensors.push_back(std::move(v));
   }
+  auto has_tensor = [&](const std::string& name) {
+    return std::any_of(ck.tensors.begin(), ck.tensors.end(),
+                       [&](const TensorView& v) { return v.name == name; });
+  };
   for (const TensorId& id : RequiredTensors(c)) {
-    if (ck.Find(CanonicalName(id)) == nullptr) {
+    if (!has_tensor(CanonicalName(id))) {
       return Err("{}: missing tensor {} (GGUF name {}{})", path, CanonicalName(id),
                  id.layer >= 0 ? fmt::format("blk.{}.", id.layer) : "",
                  [&] {
