@@ -16,6 +16,7 @@ void RegisterGenerate(CLI::App& app);
 void RegisterPerplexity(CLI::App& app);
 void RegisterTokenize(CLI::App& app);
 void RegisterSynth(CLI::App& app);
+void RegisterFit(CLI::App& app);
 
 void SetExitCode(int code);
 int ExitCode();

@@ -99,7 +99,7 @@ std::string HumanBytes(double bytes) {
     bytes /= 1024;
     ++u;
   }
-  return fmt::format(u == 0 ? "{:.0f} {}" : "{:.2f} {}", bytes, units[u]);
+  return u == 0 ? fmt::format("{:.0f} {}", bytes, units[u]) : fmt::format("{:.2f} {}", bytes, units[u]);
 }
 
 }  // namespace rtnq::cli
