@@ -68,8 +68,13 @@ void DequantizeRow(DType t, const void* src_void, float* dst, size_t n) {
         }
       }
       return;
+    case DType::kI8:
+    case DType::kU8:
+    case DType::kI32:
+    case DType::kI64:
     case DType::kCount:
-      break;
+      break;  // not weight types: IsWeightDType() is false
+
   }
 }
 

@@ -11,7 +11,7 @@
 
 namespace rtnq {
 
-enum class DType : uint8_t { kF32, kF16, kBF16, kQ8_0, kQ4_0, kQ4_1, kCount };
+enum class DType : uint8_t { kF32, kF16, kBF16, kQ8_0, kQ4_0, kQ4_1, kI8, kU8, kI32, kI64, kCount };
 
 struct DTypeInfo {
   DType dtype;
@@ -28,6 +28,11 @@ inline constexpr DTypeInfo kDTypeTable[] = {
     {DType::kQ8_0, "Q8_0", 32, 34, true},  // f16 scale + 32 x int8
     {DType::kQ4_0, "Q4_0", 32, 18, true},  // f16 scale + 16 bytes of nibbles, value = (q - 8) * d
     {DType::kQ4_1, "Q4_1", 32, 20, true},  // f16 scale + f16 min + 16 bytes, value = q * d + m
+    // Integer containers of packed quantized formats (compressed-tensors, GPTQ); not weights.
+    {DType::kI8, "I8", 1, 1, false},
+    {DType::kU8, "U8", 1, 1, false},
+    {DType::kI32, "I32", 1, 4, false},
+    {DType::kI64, "I64", 1, 8, false},
 };
 static_assert(std::size(kDTypeTable) == static_cast<size_t>(DType::kCount));
 
@@ -39,7 +44,10 @@ std::optional<DType> ParseDType(std::string_view name);
 // size overflows.
 std::optional<uint64_t> DTypeBytes(DType t, uint64_t elems);
 
-// Decodes `n` elements (n a multiple of the block size) of type `t` at `src` to f32.
+// True for the element types a weight can be decoded from (floats and GGML blocks).
+constexpr bool IsWeightDType(DType t) { return t <= DType::kQ4_1; }
+
+// Decodes `n` elements (n a multiple of the block size) of weight type `t` at `src` to f32.
 void DequantizeRow(DType t, const void* src, float* dst, size_t n);
 
 }  // namespace rtnq

@@ -52,6 +52,10 @@ Status ValidateCheckpoint(const Checkpoint& ck) {
       return Err("{}: tensor {} ({}) has shape {}, config implies {}", t->file, name, t->file_name,
                  ShapeString(t->shape), ShapeString(expected));
     }
+    if (!IsWeightDType(t->dtype)) {
+      return Err("{}: tensor {} has dtype {}, expected a float or GGML block type", t->file,
+                 t->file_name, DTypeName(t->dtype));
+    }
     const auto bytes = DTypeBytes(t->dtype, static_cast<uint64_t>(t->NumElements()));
     // Block types need whole blocks per row, since rows are decoded independently.
     const int64_t row = t->shape.back();

@@ -83,7 +83,10 @@ uint32_t GgmlTypeId(DType dtype) {
     case DType::kQ4_1: return 3;
     case DType::kQ8_0: return 8;
     case DType::kBF16: return 30;
-    case DType::kCount: break;
+    case DType::kI8: return 24;
+    case DType::kI32: return 26;
+    case DType::kI64: return 27;
+    default: break;
   }
   return 0;
 }
