@@ -29,6 +29,12 @@ struct TokenizerSpec {
   // Pre-tokenizer name, as GGUF's tokenizer.ggml.pre: "default" (SPM: none), "gpt-2", "llama-bpe"
   // (Llama-3), "qwen2", ...
   std::string pre = "default";
+  // Byte-level BPE: an explicit pre-tokenizer regex (PCRE2 syntax; from a tokenizer.json whose
+  // Split pattern matches no known `pre`). When set it replaces the patterns `pre` names.
+  std::string pre_regex;
+  // Byte-level BPE: a pre-token that is itself a token is emitted whole, without merges (HF
+  // model.ignore_merges; llama.cpp sets it for Llama-3's pre-tokenizer).
+  bool ignore_merges = false;
   std::vector<std::string> tokens;      // id -> piece (byte-level pieces in GPT-2 unicode form)
   std::vector<float> scores;            // SPM merge priorities; may be empty for byte-level BPE
   std::vector<TokenType> types;         // may be empty: all normal
