@@ -67,10 +67,8 @@ Result<RtnMatrix> AllocateRtnMatrix(const RtnFormat& format, int64_t rows, int64
   return m;
 }
 
-void RtnQuantizeRows(const void* src, DType src_dtype, int64_t row_begin, int64_t row_end,
-                     RtnArithmetic arithmetic, RtnMatrix* out) {
-  const RtnFormat& f = out->format;
-  const int64_t cols = out->cols;
+void RtnQuantizeRow(const void* src, DType src_dtype, int64_t cols, const RtnFormat& f,
+                    RtnArithmetic arithmetic, uint8_t* codes, uint8_t* scales) {
   const int64_t g_len = f.GroupLength(cols);
   const int bits = f.bits(), bias = f.bias(), max_code = (1 << bits) - 1;
   const float levels = static_cast<float>(max_code);  // 2^b - 1
@@ -78,42 +76,41 @@ void RtnQuantizeRows(const void* src, DType src_dtype, int64_t row_begin, int64_
   // vLLM computes in the weight's dtype; F32 weights therefore see no intermediate rounding.
   const DType work = arithmetic == RtnArithmetic::kVllm ? src_dtype : DType::kF32;
 
-  for (int64_t r = row_begin; r < row_end; ++r) {
-    uint8_t* codes = out->codes.data() + r * (cols * bits / 8);
-    uint8_t* scales = out->scales.data() + r * (cols / g_len) * scale_bytes;
-    if (f.scheme == RtnScheme::kInt4) std::memset(codes, 0, cols / 2);
-    for (int64_t g0 = 0; g0 < cols; g0 += g_len) {
-      const int64_t base = r * cols + g0;
-      float amax = 0.0f;
-      for (int64_t k = 0; k < g_len; ++k) amax = std::fmax(amax, std::fabs(LoadElement(src, src_dtype, base + k)));
-      float scale;
-      if (arithmetic == RtnArithmetic::kVllm) {
-        // torch: (amax * 2.0) is exact; "/ (2^b - 1)" rounds to the weight dtype.
-        scale = RoundTo(work, (amax * 2.0f) / levels);
-      } else {
-        scale = (amax * 2.0f) / levels;
+  if (f.scheme == RtnScheme::kInt4) std::memset(codes, 0, cols / 2);
+  for (int64_t g0 = 0; g0 < cols; g0 += g_len) {
+    float amax = 0.0f;
+    for (int64_t k = 0; k < g_len; ++k) amax = std::fmax(amax, std::fabs(LoadElement(src, src_dtype, g0 + k)));
+    // torch: (amax * 2.0) is exact; "/ (2^b - 1)" rounds to the weight dtype.
+    const float scale = RoundTo(work, (amax * 2.0f) / levels);
+    // fp32 mode computes codes against the scale as stored, so dequantization sees the same value.
+    const float stored = RoundTo(f.scale_dtype, scale);
+    StoreScale(f.scale_dtype, stored, scales + (g0 / g_len) * scale_bytes);
+    const float divisor = arithmetic == RtnArithmetic::kVllm ? scale : stored;
+    for (int64_t k = 0; k < g_len; ++k) {
+      int code = bias;  // all-zero group: level 0
+      if (divisor != 0.0f) {
+        const float x = RoundTo(work, LoadElement(src, src_dtype, g0 + k) / divisor);
+        // nearbyint rounds half to even under the default rounding mode, like torch.round.
+        const float q = std::nearbyint(x);
+        code = static_cast<int>(std::fmin(std::fmax(q + static_cast<float>(bias), 0.0f),
+                                          static_cast<float>(max_code)));
       }
-      // Codes are computed against the scale as stored, so dequantization sees the same value.
-      const float stored = RoundTo(f.scale_dtype, scale);
-      StoreScale(f.scale_dtype, stored, scales + (g0 / g_len) * scale_bytes);
-      const float divisor = arithmetic == RtnArithmetic::kVllm ? scale : stored;
-      for (int64_t k = 0; k < g_len; ++k) {
-        int code = bias;  // all-zero group: level 0
-        if (divisor != 0.0f) {
-          const float x = RoundTo(work, LoadElement(src, src_dtype, base + k) / divisor);
-          // nearbyint rounds half to even under the default rounding mode, like torch.round.
-          const float q = std::nearbyint(x);
-          code = static_cast<int>(std::fmin(std::fmax(q + static_cast<float>(bias), 0.0f),
-                                            static_cast<float>(max_code)));
-        }
-        const int64_t kk = g0 + k;
-        if (f.scheme == RtnScheme::kInt8) {
-          codes[kk] = static_cast<uint8_t>(code);
-        } else {
-          codes[kk >> 1] |= static_cast<uint8_t>(code << ((kk & 1) * 4));
-        }
+      const int64_t kk = g0 + k;
+      if (f.scheme == RtnScheme::kInt8) {
+        codes[kk] = static_cast<uint8_t>(code);
+      } else {
+        codes[kk >> 1] |= static_cast<uint8_t>(code << ((kk & 1) * 4));
       }
     }
+  }
+}
+
+void RtnQuantizeRows(const void* src, DType src_dtype, int64_t row_begin, int64_t row_end,
+                     RtnArithmetic arithmetic, RtnMatrix* out) {
+  const size_t row_bytes = Info(src_dtype).block_bytes * static_cast<size_t>(out->cols);
+  for (int64_t r = row_begin; r < row_end; ++r) {
+    RtnQuantizeRow(static_cast<const uint8_t*>(src) + r * row_bytes, src_dtype, out->cols, out->format,
+                   arithmetic, out->CodeRow(r), out->ScaleRow(r));
   }
 }
 

@@ -32,12 +32,20 @@ struct RtnMatrix {
   std::vector<uint8_t> codes;   // format.CodeBytes(rows, cols)
   std::vector<uint8_t> scales;  // format.ScaleBytes(rows, cols)
 
-  const uint8_t* CodeRow(int64_t r) const { return codes.data() + r * (cols * format.bits() / 8); }
-  const uint8_t* ScaleRow(int64_t r) const {
-    return scales.data() + r * (cols / format.GroupLength(cols)) * Info(format.scale_dtype).block_bytes;
+  size_t code_row_bytes() const { return static_cast<size_t>(cols * format.bits() / 8); }
+  size_t scale_row_bytes() const {
+    return static_cast<size_t>(cols / format.GroupLength(cols)) * Info(format.scale_dtype).block_bytes;
   }
+  const uint8_t* CodeRow(int64_t r) const { return codes.data() + r * code_row_bytes(); }
+  const uint8_t* ScaleRow(int64_t r) const { return scales.data() + r * scale_row_bytes(); }
+  uint8_t* CodeRow(int64_t r) { return codes.data() + r * code_row_bytes(); }
+  uint8_t* ScaleRow(int64_t r) { return scales.data() + r * scale_row_bytes(); }
   void DequantizeRow(int64_t r, float* out) const;
 };
+
+// Quantizes one row of `cols` weights stored as `src_dtype` into its packed codes and scales.
+void RtnQuantizeRow(const void* src_row, DType src_dtype, int64_t cols, const RtnFormat& format,
+                    RtnArithmetic arithmetic, uint8_t* codes, uint8_t* scales);
 
 // Quantizes rows [row_begin, row_end) of a row-major [rows, cols] matrix stored as `src_dtype`
 // (F32, F16 or BF16) into `out`, which must already be sized (see AllocateRtnMatrix). Rows are
