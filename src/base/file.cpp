@@ -5,6 +5,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <dirent.h>
+
 #include <cerrno>
 #include <cstring>
 #include <random>
@@ -116,6 +118,67 @@ Status WriteFileAtomic(const std::string& path, std::string_view contents, bool 
   RTNQ_ASSIGN_OR_RETURN(auto w, AtomicFileWriter::Create(path, overwrite));
   RTNQ_RETURN_IF_ERROR(w->Write(contents));
   return w->Commit();
+}
+
+Result<std::unique_ptr<AtomicDirectory>> AtomicDirectory::Create(const std::string& path,
+                                                                 bool overwrite) {
+  if (!overwrite && PathExists(path)) return Err("{}: already exists (use --force to overwrite)", path);
+  std::unique_ptr<AtomicDirectory> d(new AtomicDirectory());
+  d->path_ = path;
+  d->overwrite_ = overwrite;
+  std::random_device rd;
+  d->tmp_path_ = fmt::format("{}.tmp-{:08x}", path, rd());
+  if (::mkdir(d->tmp_path_.c_str(), 0755) != 0) {
+    return Err("{}: cannot create directory: {}", d->tmp_path_, ErrnoText());
+  }
+  return d;
+}
+
+AtomicDirectory::~AtomicDirectory() {
+  if (!committed_ && !tmp_path_.empty()) RemoveTree(tmp_path_);
+}
+
+Status AtomicDirectory::Commit() {
+  std::string old;
+  if (PathExists(path_)) {
+    if (!overwrite_) return Err("{}: already exists (use --force to overwrite)", path_);
+    std::random_device rd;
+    old = fmt::format("{}.old-{:08x}", path_, rd());
+    if (::rename(path_.c_str(), old.c_str()) != 0) {
+      return Err("{}: cannot move aside: {}", path_, ErrnoText());
+    }
+  }
+  if (::rename(tmp_path_.c_str(), path_.c_str()) != 0) {
+    const std::string err = ErrnoText();
+    if (!old.empty()) ::rename(old.c_str(), path_.c_str());
+    return Err("{}: rename to {} failed: {}", tmp_path_, path_, err);
+  }
+  committed_ = true;
+  if (!old.empty()) RTNQ_RETURN_IF_ERROR(RemoveTree(old));
+  return Status::Ok();
+}
+
+Status RemoveTree(const std::string& path) {
+  struct stat st;
+  if (::lstat(path.c_str(), &st) != 0) return Status::Ok();
+  if (S_ISDIR(st.st_mode)) {
+    DIR* dir = ::opendir(path.c_str());
+    if (dir == nullptr) return Err("{}: cannot open directory: {}", path, ErrnoText());
+    while (dirent* e = ::readdir(dir)) {
+      const std::string name = e->d_name;
+      if (name == "." || name == "..") continue;
+      Status s = RemoveTree(path + "/" + name);
+      if (!s.ok()) {
+        ::closedir(dir);
+        return s;
+      }
+    }
+    ::closedir(dir);
+    if (::rmdir(path.c_str()) != 0) return Err("{}: cannot remove: {}", path, ErrnoText());
+  } else if (::unlink(path.c_str()) != 0) {
+    return Err("{}: cannot remove: {}", path, ErrnoText());
+  }
+  return Status::Ok();
 }
 
 bool PathExists(const std::string& path) {

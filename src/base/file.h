@@ -51,6 +51,26 @@ class AtomicFileWriter {
   bool committed_ = false;
 };
 
+// A directory that appears whole or not at all: files are written into a temporary sibling
+// directory, and Commit() renames it into place (replacing an existing one only when asked).
+// Destroyed without Commit(), it removes the temporary directory.
+class AtomicDirectory {
+ public:
+  static Result<std::unique_ptr<AtomicDirectory>> Create(const std::string& path, bool overwrite);
+  ~AtomicDirectory();
+  // Where to write the files now; they move to path() on Commit().
+  const std::string& temp_path() const { return tmp_path_; }
+  const std::string& path() const { return path_; }
+  Status Commit();
+
+ private:
+  AtomicDirectory() = default;
+  std::string path_, tmp_path_;
+  bool overwrite_ = false, committed_ = false;
+};
+
+Status RemoveTree(const std::string& path);
+
 Status WriteFileAtomic(const std::string& path, std::string_view contents, bool overwrite);
 
 bool PathExists(const std::string& path);
