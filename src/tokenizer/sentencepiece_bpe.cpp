@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <array>
 #include <queue>
+#include <unordered_set>
+#include <utility>
 
 #include "tokenizer/tokenizer_kinds.h"
 #include "tokenizer/unicode_bytes.h"
@@ -72,6 +74,7 @@ class SentencePieceBpeTokenizer final : public Tokenizer {
     for (int b = 0; b < 256; ++b) byte_tokens_[b] = FindByteToken(static_cast<uint8_t>(b));
     pieces_.reserve(spec_.tokens.size());
     for (size_t id = 0; id < spec_.tokens.size(); ++id) pieces_.push_back(MakePiece(id));
+    BuildCrossablePairs();
   }
 
   std::vector<int32_t> Encode(std::string_view text, const EncodeOptions& opts) const override {
@@ -148,21 +151,65 @@ class SentencePieceBpeTokenizer final : public Tokenizer {
     queue->push({left, right, Score(id), size});
   }
 
-  // `text` has spaces already escaped; appends its tokens to `out`.
-  void EncodeEscaped(const std::string& text, std::vector<int32_t>* out) const {
-    std::vector<Symbol> symbols;
-    symbols.reserve(text.size());
+  // Key of two adjacent characters (their bytes, at most 8). Different pairs may share a key;
+  // that only makes a boundary look crossable, which is safe.
+  static uint64_t PairKey(std::string_view text, size_t start, size_t len) {
+    uint64_t key = 0;
+    for (size_t i = 0; i < len && i < 8; ++i) key = (key << 8) | static_cast<uint8_t>(text[start + i]);
+    return key;
+  }
+
+  // Splits `text` into characters as the encoder does (one symbol per UTF-8 character; a
+  // malformed byte stands alone).
+  static void SplitChars(std::string_view text, std::vector<std::pair<size_t, size_t>>* chars) {
+    chars->clear();
     for (size_t pos = 0; pos < text.size();) {
-      // One symbol per UTF-8 character. llama.cpp trusts the lead byte's length even when the
-      // sequence is malformed (swallowing the next character); a malformed byte stands alone
-      // here instead, so it falls back to its byte token. Same result on valid UTF-8.
       const size_t len = std::max<size_t>(1, ValidUtf8SequenceLength(text, pos));
-      const int index = static_cast<int>(symbols.size());
-      symbols.push_back({pos, len, index - 1, pos + len == text.size() ? -1 : index + 1});
+      chars->push_back({pos, len});
       pos += len;
     }
-    if (symbols.empty()) return;
+  }
 
+  // Every pair of adjacent characters inside some token. Where two neighbouring characters of
+  // the input form no such pair, no merge can ever join them, so the text splits there into
+  // independent pieces: same result as one priority queue over everything, but small queues.
+  void BuildCrossablePairs() {
+    std::vector<std::pair<size_t, size_t>> chars;
+    for (const std::string& token : spec_.tokens) {
+      SplitChars(token, &chars);
+      for (size_t i = 1; i < chars.size(); ++i) {
+        crossable_pairs_.insert(PairKey(token, chars[i - 1].first, chars[i - 1].second + chars[i].second));
+      }
+    }
+  }
+
+  // `text` has spaces already escaped; appends its tokens to `out`.
+  void EncodeEscaped(const std::string& text, std::vector<int32_t>* out) const {
+    // One symbol per UTF-8 character. llama.cpp trusts the lead byte's length even when the
+    // sequence is malformed (swallowing the next character); a malformed byte stands alone
+    // here instead, so it falls back to its byte token. Same result on valid UTF-8.
+    std::vector<std::pair<size_t, size_t>> chars;
+    SplitChars(text, &chars);
+    std::vector<Symbol> symbols;
+    size_t begin = 0;
+    for (size_t i = 1; i <= chars.size(); ++i) {
+      if (i < chars.size() &&
+          crossable_pairs_.count(PairKey(text, chars[i - 1].first, chars[i - 1].second + chars[i].second))) {
+        continue;
+      }
+      symbols.clear();
+      for (size_t c = begin; c < i; ++c) {
+        const int index = static_cast<int>(c - begin);
+        symbols.push_back({chars[c].first, chars[c].second, index - 1, c + 1 == i ? -1 : index + 1});
+      }
+      MergeAndEmit(text, &symbols, out);
+      begin = i;
+    }
+  }
+
+  void MergeAndEmit(const std::string& text, std::vector<Symbol>* symbols_ptr, std::vector<int32_t>* out) const {
+    std::vector<Symbol>& symbols = *symbols_ptr;
+    if (symbols.empty()) return;
     std::priority_queue<Bigram, std::vector<Bigram>, BigramOrder> queue;
     for (int i = 1; i < static_cast<int>(symbols.size()); ++i) TryAddBigram(text, symbols, i - 1, i, &queue);
     while (!queue.empty()) {
@@ -199,6 +246,7 @@ class SentencePieceBpeTokenizer final : public Tokenizer {
   SpecialTokenSplitter specials_;
   std::array<int32_t, 256> byte_tokens_{};
   std::vector<std::string> pieces_;
+  std::unordered_set<uint64_t> crossable_pairs_;
 };
 
 }  // namespace
