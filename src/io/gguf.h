@@ -10,6 +10,7 @@
 #include <variant>
 #include <vector>
 
+#include "arch/tensor_role.h"
 #include "base/file.h"
 #include "base/status.h"
 #include "format/dtype.h"
@@ -78,6 +79,9 @@ struct GgufFile {
 Result<GgufFile> ParseGguf(const uint8_t* data, size_t size, const std::string& path);
 // Maps and parses a .gguf file; tensors point into the mapping.
 Result<GgufFile> ReadGguf(const std::string& path);
+
+// GGUF name of a tensor ("blk.3.attn_q.weight"), the inverse of the reader's name mapping.
+std::string GgufTensorName(const TensorId& id);
 
 // tokenizer.ggml.* -> TokenizerSpec ("llama" -> SentencePiece BPE, "gpt2" -> byte-level BPE).
 Result<TokenizerSpec> TokenizerFromGguf(const GgufFile& gguf);

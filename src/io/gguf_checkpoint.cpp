@@ -52,6 +52,20 @@ std::optional<TensorId> ParseGgufTensorName(std::string_view name) {
   return std::nullopt;
 }
 
+}  // namespace
+
+std::string GgufTensorName(const TensorId& id) {
+  for (const auto& m : kGlobalNames) {
+    if (m.role == id.role) return std::string(m.gguf_suffix);
+  }
+  for (const auto& m : kLayerNames) {
+    if (m.role == id.role) return fmt::format("blk.{}.{}", id.layer, m.gguf_suffix);
+  }
+  return CanonicalName(id);
+}
+
+namespace {
+
 // Reads a required or defaulted integer key of the llama.* family.
 Result<int64_t> IntKey(const GgufFile& g, const std::string& key, std::optional<int64_t> fallback) {
   RTNQ_ASSIGN_OR_RETURN(std::optional<int64_t> v, g.GetInt(key));

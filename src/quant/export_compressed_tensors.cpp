@@ -1,0 +1,145 @@
+// compressed-tensors "pack-quantized" export (docs/formats/compressed-tensors.md). The packed
+// int32 words hold codes c[i] at bits b*i, little-endian: byte for byte the same as rtnq's
+// canonical code layout, so weight_packed is written straight from the quantizer's output.
+#include <nlohmann/json.hpp>
+
+#include <map>
+
+#include "base/file.h"
+#include "quant/export.h"
+#include "quant/export_writer.h"
+
+namespace rtnq {
+namespace {
+
+nlohmann::ordered_json WeightArgs(const RtnFormat& f) {
+  nlohmann::ordered_json w;
+  w["num_bits"] = f.bits();
+  w["type"] = "int";
+  w["symmetric"] = true;
+  w["group_size"] = f.group == 0 ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(f.group);
+  w["strategy"] = f.group == 0 ? "channel" : "group";
+  w["block_structure"] = nullptr;
+  w["dynamic"] = false;
+  w["actorder"] = nullptr;
+  w["observer"] = "minmax";
+  w["observer_kwargs"] = nlohmann::ordered_json::object();
+  return w;
+}
+
+// Regex targets (re:...) covering every module decided `precision`, grouped per vLLM unit.
+std::vector<std::string> TargetsFor(const CompiledPlan& plan, const Precision& precision) {
+  std::map<VllmUnit, std::vector<int>> layers;
+  for (const auto& t : plan.tensors) {
+    if (!(t.precision == precision) || UnitOf(t.id.role) == VllmUnit::kOther) continue;
+    auto& l = layers[UnitOf(t.id.role)];
+    if (l.empty() || l.back() != t.id.layer) l.push_back(t.id.layer);
+  }
+  std::vector<std::string> targets;
+  for (const auto& [unit, ls] : layers) targets.push_back("re:" + UnitPattern(unit, ls));
+  return targets;
+}
+
+Result<std::string> QuantizationConfig(const CompiledPlan& plan) {
+  const std::vector<Precision> precisions = QuantizedPrecisions(plan);
+  nlohmann::ordered_json groups = nlohmann::ordered_json::object();
+  for (size_t i = 0; i < precisions.size(); ++i) {
+    nlohmann::ordered_json g;
+    // The most common precision catches every Linear; the others name their modules, which vLLM
+    // and compressed-tensors match before class names.
+    g["targets"] = i == 0 ? std::vector<std::string>{"Linear"} : TargetsFor(plan, precisions[i]);
+    g["weights"] = WeightArgs(precisions[i].rtn);
+    g["input_activations"] = nullptr;
+    g["output_activations"] = nullptr;
+    g["format"] = "pack-quantized";
+    groups["group_" + std::to_string(i)] = g;
+  }
+  std::vector<std::string> ignore;
+  for (const auto& t : plan.tensors) {
+    const bool linear = RoleInfo(t.id.role).is_matrix && t.id.role != TensorRole::kEmbed;
+    if (linear && !t.precision.IsQuantized()) ignore.push_back(ModulePrefix(t.name));
+  }
+  nlohmann::ordered_json q;
+  q["quant_method"] = "compressed-tensors";
+  q["format"] = "pack-quantized";
+  q["quantization_status"] = "compressed";
+  q["config_groups"] = groups;
+  q["ignore"] = ignore;
+  q["kv_cache_scheme"] = nullptr;
+  q["sparsity_config"] = nlohmann::ordered_json::object();
+  q["global_compression_ratio"] = nullptr;
+  return q.dump();
+}
+
+}  // namespace
+
+Result<ExportResult> ExportCompressedTensors(const Checkpoint& checkpoint, const CompiledPlan& plan,
+                                             const ExportOptions& options) {
+  RTNQ_RETURN_IF_ERROR(CheckVllmFusedPrecisions(plan));
+  for (const auto& t : plan.tensors) {
+    if ((t.id.role == TensorRole::kEmbed || t.id.role == TensorRole::kLmHead) && t.precision.IsQuantized()) {
+      return Err("{}: compressed-tensors export keeps {} at 16 bit (vLLM loads only Linear layers "
+                 "quantized in this format); use --format gguf or gptq to quantize it",
+                 t.name, RoleInfo(t.id.role).short_name);
+    }
+    if (t.precision.IsQuantized() && (t.shape[1] * t.precision.rtn.bits()) % 32 != 0) {
+      return Err("{}: {} inputs do not fill whole 32-bit words at {} bits", t.name, t.shape[1],
+                 t.precision.rtn.bits());
+    }
+  }
+  if (QuantizedPrecisions(plan).empty()) {
+    return Err("the plan quantizes nothing; compressed-tensors export needs at least one quantized layer");
+  }
+  RTNQ_ASSIGN_OR_RETURN(std::string qconfig, QuantizationConfig(plan));
+  RTNQ_ASSIGN_OR_RETURN(auto dir, AtomicDirectory::Create(options.output, options.overwrite));
+  ExportResult result;
+
+  std::vector<OutputTensor> tensors;
+  // A quantized tensor yields three outputs that share one quantization.
+  auto pending = std::make_shared<std::map<std::string, RtnMatrix>>();
+  for (const TensorDecision& d : plan.tensors) {
+    const TensorDecision* decision = &d;
+    if (!d.precision.IsQuantized()) {
+      const TensorView* view = checkpoint.Find(d.name);
+      tensors.push_back({{d.name, KeptDType(view->dtype), d.shape}, [view, &result](std::vector<uint8_t>& out) {
+                           result.source_bytes += view->nbytes;
+                           return AppendKeptTensor(*view, out);
+                         }});
+      continue;
+    }
+    const RtnFormat f = d.precision.rtn;
+    const std::string prefix = ModulePrefix(d.name);
+    const int64_t n = d.shape[0], k = d.shape[1];
+    tensors.push_back({{prefix + ".weight_packed", DType::kI32, {n, k * f.bits() / 32}},
+                       [&, decision, f, pending](std::vector<uint8_t>& out) -> Status {
+                         RTNQ_ASSIGN_OR_RETURN(RtnMatrix m, QuantizeDecision(checkpoint, *decision, f, options, &result));
+                         out.insert(out.end(), m.codes.begin(), m.codes.end());
+                         (*pending)[decision->name] = std::move(m);
+                         return Status::Ok();
+                       }});
+    tensors.push_back({{prefix + ".weight_scale", f.scale_dtype, {n, k / f.GroupLength(k)}},
+                       [decision, pending](std::vector<uint8_t>& out) {
+                         const RtnMatrix& m = pending->at(decision->name);
+                         out.insert(out.end(), m.scales.begin(), m.scales.end());
+                         pending->erase(decision->name);
+                         return Status::Ok();
+                       }});
+    tensors.push_back({{prefix + ".weight_shape", DType::kI64, {2}}, [n, k](std::vector<uint8_t>& out) {
+                         const int64_t shape[2] = {n, k};
+                         const auto* p = reinterpret_cast<const uint8_t*>(shape);
+                         out.insert(out.end(), p, p + sizeof(shape));
+                         return Status::Ok();
+                       }});
+  }
+  const std::vector<std::pair<std::string, std::string>> metadata = {
+      {"rtnq.plan", options.plan_text},
+      {"rtnq.arithmetic", RtnArithmeticName(options.quantize.arithmetic)},
+      {"rtnq.source", checkpoint.path}};
+  RTNQ_RETURN_IF_ERROR(WriteSafetensorsModel(dir->temp_path(), tensors, metadata, options, &result));
+  RTNQ_RETURN_IF_ERROR(WriteHfSideFiles(dir->temp_path(), checkpoint, qconfig, &result));
+  RTNQ_RETURN_IF_ERROR(dir->Commit());
+  for (auto& f : result.files) f.replace(0, dir->temp_path().size(), options.output);
+  return result;
+}
+
+}  // namespace rtnq
