@@ -373,6 +373,40 @@ TEST(GgufTest, OpensStoriesF32Checkpoint) {
   EXPECT_EQ(ck->metadata[0].first, "tokenizer.ggml.tokens");
 }
 
+TEST(GgufTest, Llama3RopeFreqsTensor) {
+  auto g = ReadGguf(StoriesPath("stories260K-F32.gguf"));
+  ASSERT_TRUE(g.ok());
+  auto kvs = g->metadata;
+  kvs.emplace_back("llama.rope.freq_base", GgufValue{GgufType::kFloat32, 500000.0});
+  // What llama.cpp's converter computes for head_dim 8, theta 5e5, llama3 factor 8, low 1,
+  // high 4, original context 8192 (wavelengths 6.3, 167, 4443, 118000).
+  const float factors[] = {1.0f, 1.0f, 2.6945300102233887f, 8.0f};
+  auto write = [&](const float* f) {
+    std::vector<TensorToWrite> tensors;
+    for (const auto& t : g->tensors) {
+      const uint8_t* p = g->file->data() + t.offset;
+      tensors.push_back({t.name, t.dims, 0, Bytes(p, p + t.nbytes)});
+    }
+    const auto* fb = reinterpret_cast<const uint8_t*>(f);
+    tensors.push_back({"rope_freqs.weight", {4}, 0, Bytes(fb, fb + 16)});
+    return WriteGguf(kvs, tensors);
+  };
+  TempDir dir;
+  auto ck = OpenGgufCheckpoint(dir.Write("l3.gguf", write(factors)), {});
+  ASSERT_TRUE(ck.ok()) << ck.status().message();
+  EXPECT_EQ(ck->config.rope_theta, 500000.0);
+  EXPECT_EQ(ck->config.rope_scaling.type, RopeScalingType::kLlama3);
+  EXPECT_EQ(ck->config.rope_scaling.factor, 8.0);
+  EXPECT_EQ(ck->config.rope_scaling.original_max_position, 8192);
+  EXPECT_EQ(ck->tensors.size(), 48u);  // rope_freqs is folded into the config
+  const float wrong[] = {1.0f, 1.0f, 3.0f, 8.0f};
+  ck = OpenGgufCheckpoint(dir.Write("l3bad.gguf", write(wrong)), {});
+  ASSERT_FALSE(ck.ok());
+  EXPECT_NE(ck.status().message().find("tensor rope_freqs.weight at offset"), std::string::npos)
+      << ck.status().message();
+  EXPECT_NE(ck.status().message().find("element 2 is 3"), std::string::npos) << ck.status().message();
+}
+
 // Largest |x - f32| a dtype's rounding or block quantization may introduce for one 32-block of
 // reference values (llama.cpp's quantize_row_*_ref: Q8_0 d = amax/127, Q4_0 d = max/-8 with the
 // top code clamped, Q4_1 d = (max-min)/15 from min).
