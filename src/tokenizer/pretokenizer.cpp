@@ -124,8 +124,11 @@ void RegexSplitter::SplitValidUtf8(std::string_view text, size_t regex_index,
   const auto* subject = reinterpret_cast<PCRE2_SPTR>(text.data());
   size_t done = 0, search = 0;
   while (search < text.size()) {
-    const int rc = pcre2_match(code, subject, text.size(), search, PCRE2_NO_UTF_CHECK, md, nullptr);
-    if (rc < 0) break;  // no match, or a resource limit: the rest stays one chunk
+    int rc = pcre2_match(code, subject, text.size(), search, PCRE2_NO_UTF_CHECK, md, nullptr);
+    if (rc == PCRE2_ERROR_JIT_STACKLIMIT) {  // JIT's 32 KiB stack; the interpreter uses the heap
+      rc = pcre2_match(code, subject, text.size(), search, PCRE2_NO_UTF_CHECK | PCRE2_NO_JIT, md, nullptr);
+    }
+    if (rc < 0) break;  // no match, or a match/heap limit: the rest stays one chunk
     const PCRE2_SIZE* ov = pcre2_get_ovector_pointer(md);
     const size_t begin = ov[0], end = ov[1];
     if (end <= begin || begin < done || end > text.size()) {
