@@ -25,6 +25,11 @@ namespace fs = std::filesystem;
 // Logits of a random model with lm_head std kLogitScale/sqrt(hidden) have std ~kLogitScale
 // (the final RMSNorm output has unit RMS): peaked enough that sampling is not uniform noise.
 constexpr double kLogitScale = 4.0;
+// Residual branches (o_proj, down_proj) scaled so that the 2 * layers branch outputs add up to a
+// residual stream of RMS ~2-3 whatever the depth: well above the embedding rows' RMS
+// (kLogitScale / sqrt(hidden)), so a tied model's logits are not dominated by echoing the input
+// token, yet no single layer dominates the stream.
+constexpr double kResidualGain = 4.0;
 constexpr float kOutlierScale = 10.0f;
 constexpr float kFillerRowScale = 1e-3f;  // Llama-3's unused reserved rows are near zero too
 constexpr float kNormNoise = 0.02f, kBiasStd = 0.02f;
@@ -85,8 +90,8 @@ Recipe RecipeFor(const ModelConfig& c, const std::string& name, const std::vecto
       break;
     case TensorRole::kAttnO:
     case TensorRole::kMlpDown:
-      // Residual branches shrunk by sqrt(2 * layers) (GPT-2's init) keep the residual stream O(1).
-      r.scale = static_cast<float>(1.0 / std::sqrt(in * residual_branches));
+      // Shrunk by sqrt(2 * layers) as in GPT-2's init, so the stream's RMS is depth-independent.
+      r.scale = static_cast<float>(kResidualGain / std::sqrt(in * residual_branches));
       break;
     case TensorRole::kAttnNorm:
     case TensorRole::kMlpNorm:
@@ -158,8 +163,8 @@ std::vector<TensorSpec> SyntheticTensorSpecs(const ModelConfig& config, DType dt
 SyntheticLayout MakeSyntheticLayout(const ModelConfig& config, uint64_t seed) {
   SyntheticLayout layout;
   // A few fixed hidden channels, the same in every layer, like the massive-activation channels
-  // of real LLaMA models: 2 for tiny models, hidden/512 up to 8 for big ones.
-  const int64_t count = std::clamp<int64_t>(config.hidden_size / 512, 2, 8);
+  // of real LLaMA models: hidden/512 of them, at least 1 and at most 8.
+  const int64_t count = std::clamp<int64_t>(config.hidden_size / 512, 1, 8);
   std::set<int64_t> channels;
   for (uint64_t k = 0; static_cast<int64_t>(channels.size()) < std::min(count, config.hidden_size); ++k) {
     channels.insert(static_cast<int64_t>(SplitMix64(seed ^ (0x6f75746c6965720aull + k)) %

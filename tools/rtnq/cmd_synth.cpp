@@ -46,6 +46,12 @@ class ProgressLine {
   std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now(), last_;
 };
 
+std::string CountString(double n) {
+  if (n >= 1e9) return fmt::format("{:.2f}B", n / 1e9);
+  if (n >= 1e6) return fmt::format("{:.2f}M", n / 1e6);
+  return fmt::format("{:.1f}K", n / 1e3);
+}
+
 void Run(const SynthFlags& flags) {
   SynthOptions options;
   options.shape = flags.shape;
@@ -80,12 +86,12 @@ void Run(const SynthFlags& flags) {
     std::printf("%s\n", out.dump(2).c_str());
     return;
   }
-  std::printf("wrote %s: %s (%d layers), seed %llu, %s, %.3fB parameters, %s in %zu files, "
+  std::printf("wrote %s: %s (%d layers), seed %llu, %s, %s parameters, %s in %zu files, "
               "%.1f s (%.2f GB/s)\n",
               summary->path.c_str(), summary->shape.c_str(),
               static_cast<int>(summary->config.num_layers),
               static_cast<unsigned long long>(flags.seed), std::string(DTypeName(options.dtype)).c_str(),
-              summary->parameters / 1e9, HumanBytes(static_cast<double>(summary->bytes)).c_str(),
+              CountString(static_cast<double>(summary->parameters)).c_str(), HumanBytes(static_cast<double>(summary->bytes)).c_str(),
               summary->files.size(), summary->seconds, gbps);
 }
 
