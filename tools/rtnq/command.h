@@ -17,6 +17,7 @@ void RegisterPerplexity(CLI::App& app);
 void RegisterTokenize(CLI::App& app);
 void RegisterSynth(CLI::App& app);
 void RegisterFit(CLI::App& app);
+void RegisterQuantize(CLI::App& app);
 
 void SetExitCode(int code);
 int ExitCode();

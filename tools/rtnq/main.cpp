@@ -17,7 +17,8 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", "rtnq 0.1.0");
   for (auto reg : {rtnq::cli::RegisterInspect, rtnq::cli::RegisterGenerate,
                    rtnq::cli::RegisterPerplexity, rtnq::cli::RegisterTokenize,
-                   rtnq::cli::RegisterSynth, rtnq::cli::RegisterFit}) {
+                   rtnq::cli::RegisterSynth, rtnq::cli::RegisterQuantize,
+                   rtnq::cli::RegisterFit}) {
     reg(app);
   }
   try {
