@@ -26,17 +26,24 @@ constexpr const char* kSpaceSymbol = "\xE2\x96\x81";  // "▁"
 
 // HF's Split patterns for the pre-tokenizers rtnq knows by name (the tokenizer picks the same
 // regexes from the name; see src/tokenizer/pretokenizer.cpp).
-struct KnownPattern {
+constexpr const char* kGpt2Pattern =
+    R"('s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+)";
+constexpr const char* kDigitsPattern = R"(\p{N})";
+struct KnownPre {
   const char* pre;
-  const char* regex;
+  std::vector<std::string> regexes;  // applied in this order
 };
-constexpr KnownPattern kKnownPatterns[] = {
-    {"gpt-2", R"('s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+)"},
-    {"llama-bpe",
-     R"((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)"},
-    {"qwen2",
-     R"((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)"},
-};
+const std::vector<KnownPre>& KnownPres() {
+  static const std::vector<KnownPre> known = {
+      {"gpt-2", {kGpt2Pattern}},
+      {"llama-bpe",
+       {R"((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)"}},
+      {"qwen2",
+       {R"((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)"}},
+      {"smollm", {kDigitsPattern, kGpt2Pattern}},  // Digits(individual) + ByteLevel(use_regex)
+  };
+  return known;
+}
 
 class Reader {
  public:
@@ -117,7 +124,7 @@ Status CollectPreTokenizers(const Reader& r, const Json& node, const std::string
     if (!r.BoolOr(node, "individual_digits", false)) {
       return r.Error(key, "Digits without individual_digits is not supported");
     }
-    info->split_regexes.push_back(R"(\p{N})");
+    info->split_regexes.push_back(kDigitsPattern);
   } else if (type == "Metaspace") {
     info->metaspace = true;
     if (r.StringOr(node, "replacement", kSpaceSymbol) != kSpaceSymbol) {
@@ -352,16 +359,17 @@ Result<TokenizerSpec> ParseTokenizerJson(std::string_view text, const std::strin
       return r.Error("pre_tokenizer", "ByteLevel combined with Metaspace / \"\xE2\x96\x81\" is not supported");
     }
     std::vector<std::string> regexes = pre.split_regexes;
-    if (pre.byte_level_regex) regexes.push_back(kKnownPatterns[0].regex);
+    if (pre.byte_level_regex) regexes.push_back(kGpt2Pattern);
     if (regexes.empty()) return r.Error("pre_tokenizer", "ByteLevel without a regex (Split or use_regex) is not supported");
-    if (regexes.size() > 1) {
-      return r.Error("pre_tokenizer", fmt::format("{} split patterns; only one is supported", regexes.size()));
-    }
     spec.pre.clear();
-    for (const KnownPattern& k : kKnownPatterns) {
-      if (regexes[0] == k.regex) spec.pre = k.pre;
+    for (const KnownPre& k : KnownPres()) {
+      if (regexes == k.regexes) spec.pre = k.pre;
     }
     if (spec.pre.empty()) {
+      if (regexes.size() > 1) {
+        return r.Error("pre_tokenizer", fmt::format("{} split patterns that match no known pre-tokenizer; "
+                                                    "only a single custom regex is supported", regexes.size()));
+      }
       spec.pre = "custom";
       spec.pre_regex = regexes[0];
     }

@@ -74,7 +74,17 @@ TEST(TokenizerJson, ReadsArrayMergesAndKnownSplitPatterns) {
   j["pre_tokenizer"]["pretokenizers"][0]["pattern"]["Regex"] = "\\p{L}+|\\s+";
   spec = ParseTokenizerJson(j.dump(), "t.json");
   ASSERT_TRUE(spec.ok()) << Message(spec);
+  EXPECT_EQ(spec->pre, "custom");
   EXPECT_EQ(spec->pre_regex, "\\p{L}+|\\s+");
+
+  // SmolLM / StarCoder: single digits, then GPT-2's regex.
+  j["pre_tokenizer"] = Json::parse(R"({"type": "Sequence", "pretokenizers": [
+      {"type": "Digits", "individual_digits": true},
+      {"type": "ByteLevel", "add_prefix_space": false, "use_regex": true}]})");
+  spec = ParseTokenizerJson(j.dump(), "t.json");
+  ASSERT_TRUE(spec.ok()) << Message(spec);
+  EXPECT_EQ(spec->pre, "smollm");
+  EXPECT_TRUE(spec->pre_regex.empty());
 }
 
 TEST(TokenizerJson, ReadsASentencePieceStyleBpe) {
