@@ -11,7 +11,8 @@ namespace {
 
 using Json = nlohmann::json;
 
-// Every dtype the safetensors format defines; only the first three are readable by rtnq.
+// Every dtype the safetensors format defines; rtnq reads the float ones as weights and the integer
+// ones it uses as containers of packed quantized formats (I8, U8, I32, I64).
 constexpr std::string_view kKnownDTypes[] = {"F32",  "F16",  "BF16", "F64",     "I64",
                                              "I32",  "I16",  "I8",   "U64",     "U32",
                                              "U16",  "U8",   "BOOL", "F8_E4M3", "F8_E5M2",
@@ -21,6 +22,10 @@ std::optional<DType> ParseSafetensorsDType(std::string_view s) {
   if (s == "F32") return DType::kF32;
   if (s == "F16") return DType::kF16;
   if (s == "BF16") return DType::kBF16;
+  if (s == "I8") return DType::kI8;
+  if (s == "U8") return DType::kU8;
+  if (s == "I32") return DType::kI32;
+  if (s == "I64") return DType::kI64;
   return std::nullopt;
 }
 
@@ -83,7 +88,7 @@ Status ParseTensorEntry(const std::string& path, const std::string& name, const 
     const bool known = std::find(std::begin(kKnownDTypes), std::end(kKnownDTypes), dtype_name) !=
                        std::end(kKnownDTypes);
     return Err("{}: {} dtype {} for tensor {}{}", path, known ? "unsupported" : "unknown",
-               dtype_name, name, known ? " (rtnq reads F32, F16 and BF16)" : "");
+               dtype_name, name, known ? " (rtnq reads F32, F16, BF16, I8, U8, I32 and I64)" : "");
   }
   out->name = name;
   out->dtype = *parsed;
@@ -139,6 +144,10 @@ std::optional<std::string_view> SafetensorsDTypeName(DType dtype) {
     case DType::kF32: return "F32";
     case DType::kF16: return "F16";
     case DType::kBF16: return "BF16";
+    case DType::kI8: return "I8";
+    case DType::kU8: return "U8";
+    case DType::kI32: return "I32";
+    case DType::kI64: return "I64";
     default: return std::nullopt;
   }
 }

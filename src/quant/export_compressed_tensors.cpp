@@ -82,10 +82,6 @@ Result<ExportResult> ExportCompressedTensors(const Checkpoint& checkpoint, const
                  "quantized in this format); use --format gguf or gptq to quantize it",
                  t.name, RoleInfo(t.id.role).short_name);
     }
-    if (t.precision.IsQuantized() && (t.shape[1] * t.precision.rtn.bits()) % 32 != 0) {
-      return Err("{}: {} inputs do not fill whole 32-bit words at {} bits", t.name, t.shape[1],
-                 t.precision.rtn.bits());
-    }
   }
   if (QuantizedPrecisions(plan).empty()) {
     return Err("the plan quantizes nothing; compressed-tensors export needs at least one quantized layer");
@@ -110,10 +106,16 @@ Result<ExportResult> ExportCompressedTensors(const Checkpoint& checkpoint, const
     const RtnFormat f = d.precision.rtn;
     const std::string prefix = ModulePrefix(d.name);
     const int64_t n = d.shape[0], k = d.shape[1];
-    tensors.push_back({{prefix + ".weight_packed", DType::kI32, {n, k * f.bits() / 32}},
-                       [&, decision, f, pending](std::vector<uint8_t>& out) -> Status {
+    // Rows are padded with zero bits to whole 32-bit words, as compressed-tensors packs them.
+    const int64_t words_per_row = (k * f.bits() + 31) / 32;
+    tensors.push_back({{prefix + ".weight_packed", DType::kI32, {n, words_per_row}},
+                       [&, decision, f, pending, words_per_row](std::vector<uint8_t>& out) -> Status {
                          RTNQ_ASSIGN_OR_RETURN(RtnMatrix m, QuantizeDecision(checkpoint, *decision, f, options, &result));
-                         out.insert(out.end(), m.codes.begin(), m.codes.end());
+                         const size_t row_bytes = m.code_row_bytes();
+                         for (int64_t r = 0; r < m.rows; ++r) {
+                           out.insert(out.end(), m.CodeRow(r), m.CodeRow(r) + row_bytes);
+                           out.resize(out.size() + words_per_row * 4 - row_bytes, 0);
+                         }
                          (*pending)[decision->name] = std::move(m);
                          return Status::Ok();
                        }});

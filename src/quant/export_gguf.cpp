@@ -164,6 +164,8 @@ Result<ExportResult> ExportGguf(const Checkpoint& checkpoint, const CompiledPlan
   });
   RTNQ_RETURN_IF_ERROR(st);
   result.files.push_back(options.output);
+  RTNQ_ASSIGN_OR_RETURN(auto written, MappedFile::Open(options.output));
+  result.bytes_written = written->size();
   return result;
 }
 

@@ -107,7 +107,7 @@ void Run(const QuantizeFlags& flags) {
   if (show) std::fprintf(stderr, "\n");
   if (!result.ok()) return Fail("quantize", result.status());
 
-  const double gbps = result->quantize_seconds > 0 ? result->source_bytes / 1e9 / result->seconds : 0;
+  const double gbps = result->seconds > 0 ? result->source_bytes / 1e9 / result->seconds : 0;
   if (flags.model.json) {
     nlohmann::json out = PlanJson(*compiled, *plan);
     out.erase("tensors");
