@@ -39,8 +39,9 @@ TEST(Cli, InspectJsonDescribesStoriesGguf) {
   EXPECT_EQ(j["config"]["hidden_size"], 64);
   EXPECT_EQ(j["config"]["num_kv_heads"], 4);
   EXPECT_EQ(j["tokenizer"]["vocab_size"], 512);
-  // 1 embedding + 5 layers x 9 + final norm; the shared classifier means no lm_head.
-  EXPECT_EQ(j["tensors"].size(), 47u);
+  // 1 embedding + 5 layers x 9 + final norm + output (llama.cpp's converter writes the shared
+  // classifier out as its own tensor).
+  EXPECT_EQ(j["tensors"].size(), 48u);
   EXPECT_EQ(j["totals"]["bits_per_weight"], 32.0);
 }
 

@@ -27,7 +27,10 @@ void Run(const PerplexityFlags& flags) {
                                   flags.model.model_path));
   }
   const Tokenizer& tok = *loaded->tokenizer;
-  const auto tokens = tok.Encode(*text, {.add_special = true});
+  // llama.cpp drops one trailing newline of a -f file; doing the same keeps token counts equal.
+  std::string contents = *text;
+  if (!contents.empty() && contents.back() == '\n') contents.pop_back();
+  const auto tokens = tok.Encode(contents, {.add_special = true});
   PerplexityOptions options = flags.options;
   options.bos_id = tok.spec().add_bos ? tok.bos_id() : -1;
 
