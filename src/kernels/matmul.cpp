@@ -24,6 +24,20 @@ bool HostRuns(const MatmulKernel& k) {
 
 const char* ActTypeName(ActType a) { return a == ActType::kF32 ? "f32" : "bf16"; }
 
+const char* WeightTypeName(WeightType w) {
+  switch (w) {
+    case WeightType::kF32: return "f32";
+    case WeightType::kBF16: return "bf16";
+    case WeightType::kRtnInt8: return "rtn-int8";
+    case WeightType::kRtnInt4: return "rtn-int4";
+  }
+  return "?";
+}
+
+WeightType RtnWeightType(RtnScheme scheme) {
+  return scheme == RtnScheme::kInt8 ? WeightType::kRtnInt8 : WeightType::kRtnInt4;
+}
+
 std::vector<const MatmulKernel*> AllMatmulKernels() {
   std::vector<const MatmulKernel*> all;
   for (const auto& k : kScalarKernels) all.push_back(&k);
@@ -33,6 +47,12 @@ std::vector<const MatmulKernel*> AllMatmulKernels() {
 }
 
 const MatmulKernel* FindMatmulKernel(DType weight, ActType act, Isa isa) {
+  if (weight == DType::kF32) return FindMatmulKernel(WeightType::kF32, act, isa);
+  if (weight == DType::kBF16) return FindMatmulKernel(WeightType::kBF16, act, isa);
+  return nullptr;
+}
+
+const MatmulKernel* FindMatmulKernel(WeightType weight, ActType act, Isa isa) {
   const MatmulKernel* best = nullptr;
   for (const MatmulKernel* k : AllMatmulKernels()) {
     if (k->weight != weight || k->act != act || !HostRuns(*k)) continue;
@@ -57,6 +77,7 @@ Result<PackedWeight> PackedWeight::Pack(DType dtype, const void* rows, int64_t n
   w.n_ = n;
   w.k_ = k;
   w.dtype_ = dtype;
+  w.weight_type_ = dtype == DType::kF32 ? WeightType::kF32 : WeightType::kBF16;
   const int64_t panels = w.panels();
   if (dtype == DType::kF32) {
     w.k_padded_ = k;
@@ -88,6 +109,10 @@ Result<PackedWeight> PackedWeight::Pack(DType dtype, const void* rows, int64_t n
 }
 
 void PackedWeight::ExtractRow(int64_t r, float* out) const {
+  if (is_rtn()) {
+    ExtractRtnRow(r, out);
+    return;
+  }
   const uint8_t* p = panel(r / kPanelRows);
   const int64_t rr = r % kPanelRows;
   if (dtype_ == DType::kF32) {
@@ -107,7 +132,7 @@ void Matmul(const PackedWeight& w, const float* x, int64_t m, int64_t ldx, float
   const int mr = kern.mr_max;
   const int nv = m == 1 ? kern.nv_decode : kern.nv_max;
   // Blocking over k only pays when several m-tiles reuse the weight block.
-  const int64_t kc = m <= mr ? k : kKBlock;
+  const int64_t kc = m <= mr ? k : kKBlock;  // a multiple of 8 and of every RTN group but "row"
 
   std::vector<uint16_t> xbf;
   const int64_t ldxbf = w.k_padded();
@@ -138,6 +163,8 @@ void Matmul(const PackedWeight& w, const float* x, int64_t m, int64_t ldx, float
           t.k0 = k0;
           t.k1 = k1;
           t.k_total = k;
+          t.group = w.group();
+          t.group_bytes = w.group_bytes();
           t.acc = acc.data() + m0 * ldacc;
           t.ldacc = ldacc;
           t.load_acc = k0 > 0;
@@ -158,7 +185,9 @@ void Matmul(const PackedWeight& w, const float* x, int64_t m, int64_t ldx, float
     }
   };
   const size_t panels = static_cast<size_t>(w.panels());
-  if (pool == nullptr || pool->size() == 1) {
+  // Waking the pool costs ~10-20 us; below ~256K multiply-adds (a few us of work) run inline.
+  const bool tiny = m * n * k < (int64_t{1} << 18);
+  if (pool == nullptr || pool->size() == 1 || tiny || panels == 1) {
     work(0, panels, 0);
     return;
   }

@@ -5,6 +5,9 @@
 // Exactness contract of the F32-activation kernels (every ISA): each output is one fp32 FMA
 // chain over k = 0..K-1 in ascending order starting from +0, then `+ bias[n]`. So the result is
 // bitwise identical to MatmulReference(), for any ISA, thread count, M, or position in a batch.
+// RTN weights (int8/int4 codes, one scale per group) are dequantized in registers to exactly
+// float(code - bias) * scale, the value RtnDequantizeRow gives, and then enter the same chain:
+// bitwise equal to MatmulReferenceRtn() and to F32 weights pre-dequantized by RtnDequantizeRow.
 #pragma once
 
 #include <cstdint>
@@ -15,6 +18,7 @@
 #include "base/status.h"
 #include "base/thread_pool.h"
 #include "format/dtype.h"
+#include "format/rtn_format.h"
 
 namespace rtnq {
 
@@ -26,12 +30,17 @@ const char* ActTypeName(ActType a);
 // Output rows per panel: one zmm of f32 lanes (two ymm on AVX2).
 inline constexpr int kPanelRows = 16;
 
+// The packed layout's element type: a dense dtype or RTN codes with per-group scales.
+enum class WeightType : uint8_t { kF32, kBF16, kRtnInt8, kRtnInt4 };
+const char* WeightTypeName(WeightType w);
+WeightType RtnWeightType(RtnScheme scheme);
+
 struct TileArgs;
 using TileFn = void (*)(const TileArgs&);
 
 struct MatmulKernel {
   const char* name;
-  DType weight;   // kF32 or kBF16 (the packed layout's element type)
+  WeightType weight;
   ActType act;
   Isa isa;
   bool needs_avx512bf16;
@@ -43,6 +52,8 @@ struct MatmulKernel {
 
 // Best registered kernel for (weight, act) whose ISA is at most `isa` and that the host can run;
 // nullptr if none (e.g. kBF16 activations without AVX512-BF16).
+const MatmulKernel* FindMatmulKernel(WeightType weight, ActType act, Isa isa);
+// Dense dtypes: kF32 / kBF16 (nullptr for any other dtype).
 const MatmulKernel* FindMatmulKernel(DType weight, ActType act, Isa isa);
 std::vector<const MatmulKernel*> AllMatmulKernels();
 
@@ -53,10 +64,29 @@ class PackedWeight {
   // kernel for (dtype, act, isa).
   static Result<PackedWeight> Pack(DType dtype, const void* rows, int64_t n, int64_t k,
                                    ActType act = ActType::kF32, Isa isa = SelectedIsa());
+  // Packs an RTN matrix in the canonical layout of format/rtn_format.h (codes [n][k] or
+  // [n][k/2] bytes, scales [n][k/G] of format.scale_dtype); scales become f32 in the panels.
+  static Result<PackedWeight> Pack(const RtnFormat& format, const uint8_t* codes,
+                                   const uint8_t* scales, int64_t n, int64_t k,
+                                   Isa isa = SelectedIsa());
+  // An RTN weight with every panel zeroed (level 0, scale 0), to be filled with SetRtnRows:
+  // lets a loader quantize rows straight into the panels, several parts into one fused matrix.
+  static Result<PackedWeight> AllocateRtn(const RtnFormat& format, int64_t n, int64_t k,
+                                          Isa isa = SelectedIsa());
+  // Writes canonical rows [r0, r0 + rows) (codes and scales in the canonical row layout, row
+  // strides format.CodeBytes(1, k) and format.ScaleBytes(1, k)). Different rows touch disjoint
+  // bytes, so threads may fill disjoint row ranges concurrently.
+  void SetRtnRows(int64_t r0, int64_t rows, const uint8_t* codes, const uint8_t* scales);
 
   int64_t n() const { return n_; }
   int64_t k() const { return k_; }
-  DType dtype() const { return dtype_; }
+  DType dtype() const { return dtype_; }  // dense types only; see weight_type()
+  WeightType weight_type() const { return weight_type_; }
+  bool is_rtn() const { return weight_type_ == WeightType::kRtnInt8 || weight_type_ == WeightType::kRtnInt4; }
+  const RtnFormat& rtn_format() const { return rtn_; }
+  // RTN: k per scale group, and bytes of one group of a panel (64 bytes of f32 scales + codes).
+  int64_t group() const { return group_; }
+  int64_t group_bytes() const { return group_bytes_; }
   const MatmulKernel* kernel() const { return kernel_; }
   int64_t panels() const { return (n_ + kPanelRows - 1) / kPanelRows; }
   // K padded to the packing unit (2 for bf16 k-pairs).
@@ -70,8 +100,12 @@ class PackedWeight {
   void ExtractRow(int64_t r, float* out) const;
 
  private:
+  void ExtractRtnRow(int64_t r, float* out) const;
   int64_t n_ = 0, k_ = 0, k_padded_ = 0, panel_bytes_ = 0;
   DType dtype_ = DType::kF32;
+  WeightType weight_type_ = WeightType::kF32;
+  RtnFormat rtn_;
+  int64_t group_ = 0, group_bytes_ = 0;
   const MatmulKernel* kernel_ = nullptr;
   AlignedBuffer data_;
 };
@@ -87,6 +121,10 @@ void Matmul(const PackedWeight& w, const float* x, int64_t m, int64_t ldx, float
 void MatmulReference(DType dtype, const void* rows, int64_t n, int64_t k, const float* x,
                      int64_t m, int64_t ldx, float* y, int64_t ldy, const float* bias,
                      ActType act = ActType::kF32);
+// The RTN oracle: each row dequantized by RtnDequantizeRow, then the same FMA chain.
+void MatmulReferenceRtn(const RtnFormat& format, const uint8_t* codes, const uint8_t* scales,
+                        int64_t n, int64_t k, const float* x, int64_t m, int64_t ldx, float* y,
+                        int64_t ldy, const float* bias);
 
 // --- internal: the register tile every ISA file implements -------------------------------
 struct TileArgs {
@@ -98,8 +136,10 @@ struct TileArgs {
   const uint8_t* w;        // first panel of the tile
   int64_t panel_bytes;
   int nv;                  // panels in this tile (1..nv_max, or nv_decode when mr == 1)
-  int64_t k0, k1;          // k range; k0 even; k1 == K or even
+  int64_t k0, k1;          // k range; k0 a multiple of 8 (and of the RTN group unless K is one group)
   int64_t k_total;
+  int64_t group;           // RTN: k per scale group; 0 for dense weights
+  int64_t group_bytes;     // RTN: bytes of one group in a panel
   float* acc;              // [mr][ldacc] partial sums, lane n of panel v at v*16 + n
   int64_t ldacc;
   bool load_acc;           // false: start from +0

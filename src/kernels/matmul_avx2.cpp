@@ -2,6 +2,7 @@
 // matmul_avx512.cpp (broadcast activations, one FMA chain per output over ascending k).
 #include <immintrin.h>
 
+#include <algorithm>
 #include <array>
 
 #include "kernels/matmul.h"
@@ -81,6 +82,67 @@ RTNQ_TARGET_AVX2 void TileBf16(const TileArgs& a) {
       for (int h = 0; h < 2; ++h) _mm256_storeu_ps(a.acc + m * a.ldacc + v * 16 + h * 8, acc[m][v][h]);
 }
 
+// RTN tiles: same dequantization as matmul_avx512.cpp (magic-float int4 codes, fma(code, s, -8 s);
+// int8 float(level) * s), on two ymm halves (rows 0-7, 8-15) of the same panel layout.
+template <int MR, int NV, bool kInt4>
+RTNQ_TARGET_AVX2 void TileRtn(const TileArgs& a) {
+  __m256 acc[MR][NV][2];
+  for (int m = 0; m < MR; ++m)
+    for (int v = 0; v < NV; ++v)
+      for (int h = 0; h < 2; ++h)
+        acc[m][v][h] = a.load_acc ? _mm256_loadu_ps(a.acc + m * a.ldacc + v * 16 + h * 8)
+                                  : _mm256_setzero_ps();
+  const int64_t G = a.group;
+  for (int64_t g = a.k0 / G; g * G < a.k1; ++g) {
+    const int64_t kb = std::max(a.k0, g * G), ke = std::min(a.k1, (g + 1) * G);
+    const uint8_t* codes[NV];
+    __m256 s[NV][2], neg8s[NV][2];
+    for (int v = 0; v < NV; ++v) {
+      const uint8_t* grp = a.w + v * a.panel_bytes + g * a.group_bytes;
+      for (int h = 0; h < 2; ++h) {
+        s[v][h] = _mm256_load_ps(reinterpret_cast<const float*>(grp) + h * 8);
+        neg8s[v][h] = _mm256_mul_ps(s[v][h], _mm256_set1_ps(-8.0f));
+      }
+      codes[v] = grp + 64;
+    }
+    for (int64_t k = kb; k < ke; ++k) {
+      const int64_t kk = k - g * G;
+      __m256 w[NV][2];
+      for (int v = 0; v < NV; ++v)
+        for (int h = 0; h < 2; ++h) {
+          if constexpr (kInt4) {
+            const int j = static_cast<int>(kk % 8), pos = j < 5 ? j : j - 4;
+            __m256i dw = _mm256_load_si256(
+                reinterpret_cast<const __m256i*>(codes[v] + (kk / 8) * 64 + h * 32));
+            if (j >= 5) dw = _mm256_srli_epi32(dw, 16);
+            const __m256i magic = _mm256_set1_epi32((127 + 23 - 4 * pos) << 23);
+            const __m256i bits =
+                _mm256_or_si256(_mm256_and_si256(dw, _mm256_set1_epi32(0xf << (4 * pos))), magic);
+            const __m256 code = _mm256_sub_ps(_mm256_castsi256_ps(bits), _mm256_castsi256_ps(magic));
+            w[v][h] = _mm256_fmadd_ps(code, s[v][h], neg8s[v][h]);
+          } else {
+            const __m128i b =
+                _mm_loadl_epi64(reinterpret_cast<const __m128i*>(codes[v] + kk * 16 + h * 8));
+            w[v][h] = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(b)), s[v][h]);
+          }
+        }
+      for (int m = 0; m < MR; ++m) {
+        const __m256 xb = _mm256_set1_ps(a.x[m * a.ldx + k]);
+        for (int v = 0; v < NV; ++v)
+          for (int h = 0; h < 2; ++h) acc[m][v][h] = _mm256_fmadd_ps(w[v][h], xb, acc[m][v][h]);
+      }
+    }
+  }
+  for (int m = 0; m < MR; ++m)
+    for (int v = 0; v < NV; ++v)
+      for (int h = 0; h < 2; ++h) _mm256_storeu_ps(a.acc + m * a.ldacc + v * 16 + h * 8, acc[m][v][h]);
+}
+
+template <int MR, int NV>
+RTNQ_TARGET_AVX2 void TileRtn8(const TileArgs& a) { TileRtn<MR, NV, false>(a); }
+template <int MR, int NV>
+RTNQ_TARGET_AVX2 void TileRtn4(const TileArgs& a) { TileRtn<MR, NV, true>(a); }
+
 #define RTNQ_TILE_TABLE(NAME, FN)                                                           \
   template <int MR>                                                                         \
   constexpr std::array<TileFn, kNvDecode + 1> NAME##Row() {                                 \
@@ -92,14 +154,20 @@ RTNQ_TARGET_AVX2 void TileBf16(const TileArgs& a) {
 
 RTNQ_TILE_TABLE(DispatchF32, TileF32)
 RTNQ_TILE_TABLE(DispatchBf16, TileBf16)
+RTNQ_TILE_TABLE(DispatchRtn8, TileRtn8)
+RTNQ_TILE_TABLE(DispatchRtn4, TileRtn4)
 
 }  // namespace
 
-const MatmulKernel kAvx2Kernels[2] = {
-    {"f32_avx2", DType::kF32, ActType::kF32, Isa::kAvx2, false, kMrMax, kNvMax, kNvDecode,
+const MatmulKernel kAvx2Kernels[4] = {
+    {"f32_avx2", WeightType::kF32, ActType::kF32, Isa::kAvx2, false, kMrMax, kNvMax, kNvDecode,
      DispatchF32},
-    {"bf16_avx2", DType::kBF16, ActType::kF32, Isa::kAvx2, false, kMrMax, kNvMax, kNvDecode,
+    {"bf16_avx2", WeightType::kBF16, ActType::kF32, Isa::kAvx2, false, kMrMax, kNvMax, kNvDecode,
      DispatchBf16},
+    {"rtn8_avx2", WeightType::kRtnInt8, ActType::kF32, Isa::kAvx2, false, kMrMax, kNvMax,
+     kNvDecode, DispatchRtn8},
+    {"rtn4_avx2", WeightType::kRtnInt4, ActType::kF32, Isa::kAvx2, false, kMrMax, kNvMax,
+     kNvDecode, DispatchRtn4},
 };
 
 }  // namespace rtnq

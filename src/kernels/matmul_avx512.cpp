@@ -3,6 +3,7 @@
 // still runs on any x86-64; the registry only selects these when CPUID reports the features.
 #include <immintrin.h>
 
+#include <algorithm>
 #include <array>
 
 #include "kernels/matmul.h"
@@ -104,6 +105,94 @@ RTNQ_TARGET_AVX512BF16 void TileBf16Dot(const TileArgs& a) {
     for (int v = 0; v < NV; ++v) _mm512_storeu_ps(a.acc + m * a.ldacc + v * 16, acc[m][v]);
 }
 
+// RTN int4 (matmul_rtn.cpp layout): dword lane r of a 64-byte chunk holds row r's codes for 8
+// consecutive k, k = 8c + j at bits 4j. Code j becomes f32 with no shift or convert: OR-ing it
+// into the mantissa of 2^e (e = 23 - 4 * bit position / 4) gives exactly 2^e + code, and
+// subtracting 2^e leaves the code. Then fma(code, s, -8 s) = round((code - 8) * s), which is
+// float(level) * s exactly as RtnDequantizeRow computes it (-8 s is exact: a power-of-two scaling).
+// Codes 5..7 sit above the mantissa; they are read from the chunk shifted right by 16.
+template <int MR, int NV, int J>
+RTNQ_TARGET_AVX512 __attribute__((always_inline)) inline void Int4Step(
+    const __m512i (&dw)[NV], const __m512i (&hi)[NV], const __m512 (&s)[NV],
+    const __m512 (&neg8s)[NV], const float* x, int64_t ldx, __m512 (&acc)[MR][NV]) {
+  constexpr int kPos = J < 5 ? J : J - 4;
+  constexpr int kExp = 23 - 4 * kPos;
+  const __m512i mask = _mm512_set1_epi32(0xf << (4 * kPos));
+  const __m512i magic = _mm512_set1_epi32((127 + kExp) << 23);
+  const __m512 base = _mm512_castsi512_ps(magic);
+  __m512 w[NV];
+  for (int v = 0; v < NV; ++v) {
+    const __m512i bits = _mm512_ternarylogic_epi32(J < 5 ? dw[v] : hi[v], mask, magic, 0xEA);
+    const __m512 code = _mm512_sub_ps(_mm512_castsi512_ps(bits), base);
+    w[v] = _mm512_fmadd_ps(code, s[v], neg8s[v]);
+  }
+  for (int m = 0; m < MR; ++m) {
+    const __m512 xb = _mm512_set1_ps(x[m * ldx + J]);
+    for (int v = 0; v < NV; ++v) acc[m][v] = _mm512_fmadd_ps(w[v], xb, acc[m][v]);
+  }
+}
+
+template <int MR, int NV, bool kInt4>
+RTNQ_TARGET_AVX512 void TileRtn(const TileArgs& a) {
+  __m512 acc[MR][NV];
+  for (int m = 0; m < MR; ++m)
+    for (int v = 0; v < NV; ++v)
+      acc[m][v] = a.load_acc ? _mm512_loadu_ps(a.acc + m * a.ldacc + v * 16) : _mm512_setzero_ps();
+  const int64_t G = a.group;
+  for (int64_t g = a.k0 / G; g * G < a.k1; ++g) {
+    const int64_t kb = std::max(a.k0, g * G), ke = std::min(a.k1, (g + 1) * G);
+    const uint8_t* codes[NV];
+    __m512 s[NV], neg8s[NV];
+    for (int v = 0; v < NV; ++v) {
+      const uint8_t* grp = a.w + v * a.panel_bytes + g * a.group_bytes;
+      s[v] = _mm512_load_ps(reinterpret_cast<const float*>(grp));
+      neg8s[v] = _mm512_mul_ps(s[v], _mm512_set1_ps(-8.0f));
+      codes[v] = grp + 64;
+    }
+    if constexpr (kInt4) {
+      for (int64_t k = kb; k < ke; k += 8) {
+        const int64_t chunk = (k - g * G) / 8;
+        __m512i dw[NV], hi[NV];
+        for (int v = 0; v < NV; ++v) {
+          dw[v] = _mm512_load_si512(codes[v] + chunk * 64);
+          hi[v] = _mm512_srli_epi32(dw[v], 16);
+        }
+        const float* x = a.x + k;
+        const int64_t n = ke - k;
+        Int4Step<MR, NV, 0>(dw, hi, s, neg8s, x, a.ldx, acc);
+        if (n > 1) Int4Step<MR, NV, 1>(dw, hi, s, neg8s, x, a.ldx, acc);
+        if (n > 2) Int4Step<MR, NV, 2>(dw, hi, s, neg8s, x, a.ldx, acc);
+        if (n > 3) Int4Step<MR, NV, 3>(dw, hi, s, neg8s, x, a.ldx, acc);
+        if (n > 4) Int4Step<MR, NV, 4>(dw, hi, s, neg8s, x, a.ldx, acc);
+        if (n > 5) Int4Step<MR, NV, 5>(dw, hi, s, neg8s, x, a.ldx, acc);
+        if (n > 6) Int4Step<MR, NV, 6>(dw, hi, s, neg8s, x, a.ldx, acc);
+        if (n > 7) Int4Step<MR, NV, 7>(dw, hi, s, neg8s, x, a.ldx, acc);
+      }
+    } else {
+      // int8: 16 signed levels per k; float(level) * s is the dequantized weight, rounded once.
+      for (int64_t k = kb; k < ke; ++k) {
+        const int64_t kk = k - g * G;
+        __m512 w[NV];
+        for (int v = 0; v < NV; ++v) {
+          const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(codes[v] + kk * 16));
+          w[v] = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(b)), s[v]);
+        }
+        for (int m = 0; m < MR; ++m) {
+          const __m512 xb = _mm512_set1_ps(a.x[m * a.ldx + k]);
+          for (int v = 0; v < NV; ++v) acc[m][v] = _mm512_fmadd_ps(w[v], xb, acc[m][v]);
+        }
+      }
+    }
+  }
+  for (int m = 0; m < MR; ++m)
+    for (int v = 0; v < NV; ++v) _mm512_storeu_ps(a.acc + m * a.ldacc + v * 16, acc[m][v]);
+}
+
+template <int MR, int NV>
+RTNQ_TARGET_AVX512 void TileRtn8(const TileArgs& a) { TileRtn<MR, NV, false>(a); }
+template <int MR, int NV>
+RTNQ_TARGET_AVX512 void TileRtn4(const TileArgs& a) { TileRtn<MR, NV, true>(a); }
+
 #define RTNQ_TILE_TABLE(NAME, FN)                                                          \
   template <int MR>                                                                        \
   constexpr std::array<TileFn, kNvDecode + 1> NAME##Row() {                                \
@@ -118,16 +207,22 @@ RTNQ_TARGET_AVX512BF16 void TileBf16Dot(const TileArgs& a) {
 RTNQ_TILE_TABLE(DispatchF32, TileF32)
 RTNQ_TILE_TABLE(DispatchBf16, TileBf16)
 RTNQ_TILE_TABLE(DispatchBf16Dot, TileBf16Dot)
+RTNQ_TILE_TABLE(DispatchRtn8, TileRtn8)
+RTNQ_TILE_TABLE(DispatchRtn4, TileRtn4)
 
 }  // namespace
 
-const MatmulKernel kAvx512Kernels[3] = {
-    {"f32_avx512", DType::kF32, ActType::kF32, Isa::kAvx512, false, kMrMax, kNvMax, kNvDecode,
+const MatmulKernel kAvx512Kernels[5] = {
+    {"f32_avx512", WeightType::kF32, ActType::kF32, Isa::kAvx512, false, kMrMax, kNvMax, kNvDecode,
      DispatchF32},
-    {"bf16_avx512", DType::kBF16, ActType::kF32, Isa::kAvx512, false, kMrMax, kNvMax, kNvDecode,
+    {"bf16_avx512", WeightType::kBF16, ActType::kF32, Isa::kAvx512, false, kMrMax, kNvMax, kNvDecode,
      DispatchBf16},
-    {"bf16_bf16act_avx512bf16", DType::kBF16, ActType::kBF16, Isa::kAvx512, true, kMrMax, kNvMax,
-     kNvDecode, DispatchBf16Dot},
+    {"bf16_bf16act_avx512bf16", WeightType::kBF16, ActType::kBF16, Isa::kAvx512, true, kMrMax,
+     kNvMax, kNvDecode, DispatchBf16Dot},
+    {"rtn8_avx512", WeightType::kRtnInt8, ActType::kF32, Isa::kAvx512, false, kMrMax, kNvMax,
+     kNvDecode, DispatchRtn8},
+    {"rtn4_avx512", WeightType::kRtnInt4, ActType::kF32, Isa::kAvx512, false, kMrMax, kNvMax,
+     kNvDecode, DispatchRtn4},
 };
 
 }  // namespace rtnq

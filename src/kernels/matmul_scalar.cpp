@@ -56,11 +56,43 @@ void TileBf16Scalar(const TileArgs& a) {
   }
 }
 
+// RTN panels (matmul_rtn.cpp): the weight is float(level) * scale, exactly RtnDequantizeRow's.
+template <bool kInt4>
+void TileRtnScalar(const TileArgs& a) {
+  for (int m = 0; m < a.mr; ++m) {
+    const float* x = a.x + m * a.ldx;
+    for (int v = 0; v < a.nv; ++v) {
+      const uint8_t* panel = a.w + v * a.panel_bytes;
+      for (int r = 0; r < kPanelRows; ++r) {
+        float* acc = a.acc + m * a.ldacc + v * kPanelRows + r;
+        float s = a.load_acc ? *acc : 0.0f;
+        for (int64_t k = a.k0; k < a.k1; ++k) {
+          const uint8_t* grp = panel + (k / a.group) * a.group_bytes;
+          const int64_t kk = k % a.group;
+          int level;
+          if (kInt4) {
+            const uint8_t byte = grp[64 + (kk / 8) * 64 + r * 4 + (kk % 8) / 2];
+            level = ((kk & 1) ? byte >> 4 : byte & 0x0f) - 8;
+          } else {
+            level = static_cast<int8_t>(grp[64 + kk * kPanelRows + r]);
+          }
+          s = std::fma(static_cast<float>(level) * LoadF32(grp + r * 4), x[k], s);
+        }
+        *acc = s;
+      }
+    }
+  }
+}
+
 }  // namespace
 
-const MatmulKernel kScalarKernels[2] = {
-    {"f32_scalar", DType::kF32, ActType::kF32, Isa::kScalar, false, 1, 1, 1, TileF32Scalar},
-    {"bf16_scalar", DType::kBF16, ActType::kF32, Isa::kScalar, false, 1, 1, 1, TileBf16Scalar},
+const MatmulKernel kScalarKernels[4] = {
+    {"f32_scalar", WeightType::kF32, ActType::kF32, Isa::kScalar, false, 1, 1, 1, TileF32Scalar},
+    {"bf16_scalar", WeightType::kBF16, ActType::kF32, Isa::kScalar, false, 1, 1, 1, TileBf16Scalar},
+    {"rtn8_scalar", WeightType::kRtnInt8, ActType::kF32, Isa::kScalar, false, 1, 1, 1,
+     TileRtnScalar<false>},
+    {"rtn4_scalar", WeightType::kRtnInt4, ActType::kF32, Isa::kScalar, false, 1, 1, 1,
+     TileRtnScalar<true>},
 };
 
 void MatmulReference(DType dtype, const void* rows, int64_t n, int64_t k, const float* x,

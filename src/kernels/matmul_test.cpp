@@ -44,11 +44,14 @@ bool BitEqual(const std::vector<float>& a, const std::vector<float>& b) {
   return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * 4) == 0;
 }
 
+DType DenseDType(WeightType w) { return w == WeightType::kF32 ? DType::kF32 : DType::kBF16; }
+
 // Kernels this host can run, each found through the registry with its own ISA as the cap.
-std::vector<const MatmulKernel*> RunnableKernels() {
+std::vector<const MatmulKernel*> RunnableKernels(bool rtn = false) {
   std::vector<const MatmulKernel*> out;
   for (const MatmulKernel* k : AllMatmulKernels()) {
-    if (FindMatmulKernel(k->weight, k->act, k->isa) == k) out.push_back(k);
+    const bool is_rtn = k->weight == WeightType::kRtnInt8 || k->weight == WeightType::kRtnInt4;
+    if (is_rtn == rtn && FindMatmulKernel(k->weight, k->act, k->isa) == k) out.push_back(k);
   }
   return out;
 }
@@ -58,7 +61,7 @@ TEST(MatmulRegistry, HasScalarAvx2Avx512PathsOnThisHost) {
   int f32 = 0, bf16 = 0;
   for (auto* k : kernels) {
     if (k->act != ActType::kF32) continue;
-    (k->weight == DType::kF32 ? f32 : bf16)++;
+    (k->weight == WeightType::kF32 ? f32 : bf16)++;
   }
   const int expected = 1 + static_cast<int>(HostCpu().BestIsa());
   EXPECT_EQ(f32, expected);
@@ -79,8 +82,9 @@ TEST(Matmul, EveryKernelMatchesScalarOracleOverShapeSweep) {
       for (int64_t k : ks)
         for (int64_t m : ms) {
           if (kern->isa == Isa::kScalar && n * k * m > 200000) continue;  // libm fma is slow
-          Problem p = MakeProblem(kern->weight, n, k, m, seed++);
-          auto packed = PackedWeight::Pack(kern->weight, p.rows(), n, k, kern->act, kern->isa);
+          Problem p = MakeProblem(DenseDType(kern->weight), n, k, m, seed++);
+          auto packed =
+              PackedWeight::Pack(DenseDType(kern->weight), p.rows(), n, k, kern->act, kern->isa);
           ASSERT_TRUE(packed.ok()) << packed.status().message();
           ASSERT_EQ(packed->kernel(), kern);
           const float* bias = (n + k + m) % 2 ? p.bias.data() : nullptr;
@@ -88,7 +92,7 @@ TEST(Matmul, EveryKernelMatchesScalarOracleOverShapeSweep) {
           const int64_t ldy = n + 3;
           std::vector<float> got(m * ldy, -7.0f), want(m * ldy, -7.0f);
           Matmul(*packed, p.x.data(), m, k, got.data(), ldy, bias, nullptr);
-          MatmulReference(kern->weight, p.rows(), n, k, p.x.data(), m, k, want.data(), ldy, bias,
+          MatmulReference(DenseDType(kern->weight), p.rows(), n, k, p.x.data(), m, k, want.data(), ldy, bias,
                           kern->act);
           SCOPED_TRACE(::testing::Message() << kern->name << " n=" << n << " k=" << k << " m=" << m);
           if (kern->act == ActType::kF32) {
@@ -115,8 +119,8 @@ TEST(Matmul, ThreadCountAndBatchInvariance) {
   for (const MatmulKernel* kern : RunnableKernels()) {
     if (kern->isa == Isa::kScalar) continue;  // covered bitwise by the oracle test
     SCOPED_TRACE(kern->name);
-    Problem p = MakeProblem(kern->weight, n, k, m, 42);
-    auto packed = PackedWeight::Pack(kern->weight, p.rows(), n, k, kern->act, kern->isa);
+    Problem p = MakeProblem(DenseDType(kern->weight), n, k, m, 42);
+    auto packed = PackedWeight::Pack(DenseDType(kern->weight), p.rows(), n, k, kern->act, kern->isa);
     ASSERT_TRUE(packed.ok());
     std::vector<float> y1(m * n), y2(m * n), y3(m * n), alone(m * n);
     Matmul(*packed, p.x.data(), m, k, y1.data(), n, p.bias.data(), &pool1);

@@ -6,8 +6,8 @@
 
 namespace rtnq {
 
-extern const MatmulKernel kScalarKernels[2];
-extern const MatmulKernel kAvx2Kernels[2];
-extern const MatmulKernel kAvx512Kernels[3];
+extern const MatmulKernel kScalarKernels[4];
+extern const MatmulKernel kAvx2Kernels[4];
+extern const MatmulKernel kAvx512Kernels[5];
 
 }  // namespace rtnq

@@ -1,0 +1,109 @@
+// RTN weights in the panel layout (docs/formats/rtn.md): per 16-row panel and scale group, 64
+// bytes of f32 scales (lane r = row r) followed by the group's codes:
+//   int8: 16 bytes per k, byte r = level of row r as int8 (code ^ 0x80)
+//   int4: 64 bytes per 8 k, dword r holds row r's 8 codes (unsigned), k = 8c + j at bits 4j..4j+3
+// Groups are padded to 64 bytes, so every group (and panel) starts 64-byte aligned.
+#include <cstring>
+#include <vector>
+
+#include "kernels/matmul.h"
+
+namespace rtnq {
+
+Result<PackedWeight> PackedWeight::AllocateRtn(const RtnFormat& format, int64_t n, int64_t k,
+                                               Isa isa) {
+  if (n <= 0 || k <= 0) return Err("matmul weight shape [{}, {}] is empty", n, k);
+  RTNQ_RETURN_IF_ERROR(format.CheckShape(n, k));
+  if (format.scale_dtype != DType::kF32 && format.scale_dtype != DType::kF16 &&
+      format.scale_dtype != DType::kBF16) {
+    return Err("RTN scales must be F32, F16 or BF16, found {}", DTypeName(format.scale_dtype));
+  }
+  PackedWeight w;
+  w.weight_type_ = RtnWeightType(format.scheme);
+  w.kernel_ = FindMatmulKernel(w.weight_type_, ActType::kF32, isa);
+  if (w.kernel_ == nullptr) {
+    return Err("no matmul kernel for {} weights at ISA {} on this CPU", WeightTypeName(w.weight_type_),
+               IsaName(isa));
+  }
+  w.n_ = n;
+  w.k_ = k;
+  w.k_padded_ = k;
+  w.dtype_ = DType::kF32;  // what ExtractRow produces
+  w.rtn_ = format;
+  w.group_ = format.GroupLength(k);
+  const int64_t code_bytes = format.scheme == RtnScheme::kInt8 ? w.group_ * kPanelRows
+                                                               : (w.group_ + 7) / 8 * 64;
+  w.group_bytes_ = 64 + (code_bytes + 63) / 64 * 64;
+  w.panel_bytes_ = (k / w.group_) * w.group_bytes_;
+  w.data_ = AlignedBuffer(static_cast<size_t>(w.panels() * w.panel_bytes_));
+  std::memset(w.data_.data(), 0, w.data_.size());
+  return w;
+}
+
+void PackedWeight::SetRtnRows(int64_t r0, int64_t rows, const uint8_t* codes, const uint8_t* scales) {
+  const uint64_t code_row = rtn_.CodeBytes(1, k_), scale_row = rtn_.ScaleBytes(1, k_);
+  const int64_t groups = k_ / group_;
+  for (int64_t i = 0; i < rows; ++i) {
+    const int64_t r = r0 + i, rr = r % kPanelRows;
+    const uint8_t* code = codes + i * code_row;
+    const uint8_t* scale = scales + i * scale_row;
+    uint8_t* panel = data_.as<uint8_t>() + (r / kPanelRows) * panel_bytes_;
+    for (int64_t g = 0; g < groups; ++g) {
+      uint8_t* grp = panel + g * group_bytes_;
+      const float s = RtnScale(rtn_, scale, g);
+      std::memcpy(grp + rr * 4, &s, 4);
+      uint8_t* cb = grp + 64;
+      for (int64_t kk = 0; kk < group_; ++kk) {
+        const int64_t c = g * group_ + kk;
+        if (rtn_.scheme == RtnScheme::kInt8) {
+          cb[kk * kPanelRows + rr] = static_cast<uint8_t>(code[c] ^ 0x80);
+        } else {
+          const uint8_t nib = (c & 1) ? code[c >> 1] >> 4 : code[c >> 1] & 0x0f;
+          uint8_t& byte = cb[(kk / 8) * 64 + rr * 4 + (kk % 8) / 2];
+          byte = static_cast<uint8_t>((kk & 1) ? (byte & 0x0f) | (nib << 4) : (byte & 0xf0) | nib);
+        }
+      }
+    }
+  }
+}
+
+Result<PackedWeight> PackedWeight::Pack(const RtnFormat& format, const uint8_t* codes,
+                                        const uint8_t* scales, int64_t n, int64_t k, Isa isa) {
+  RTNQ_ASSIGN_OR_RETURN(PackedWeight w, AllocateRtn(format, n, k, isa));
+  if (codes == nullptr || scales == nullptr) return Err("RTN weight [{}, {}] has no data", n, k);
+  w.SetRtnRows(0, n, codes, scales);
+  return w;
+}
+
+void PackedWeight::ExtractRtnRow(int64_t r, float* out) const {
+  const uint8_t* panel = data_.as<uint8_t>() + (r / kPanelRows) * panel_bytes_;
+  const int64_t rr = r % kPanelRows;
+  for (int64_t g = 0; g < k_ / group_; ++g) {
+    const uint8_t* grp = panel + g * group_bytes_;
+    float s;
+    std::memcpy(&s, grp + rr * 4, 4);
+    const uint8_t* cb = grp + 64;
+    for (int64_t kk = 0; kk < group_; ++kk) {
+      int level;
+      if (rtn_.scheme == RtnScheme::kInt8) {
+        level = static_cast<int8_t>(cb[kk * kPanelRows + rr]);
+      } else {
+        const uint8_t byte = cb[(kk / 8) * 64 + rr * 4 + (kk % 8) / 2];
+        level = ((kk & 1) ? byte >> 4 : byte & 0x0f) - 8;
+      }
+      out[g * group_ + kk] = static_cast<float>(level) * s;
+    }
+  }
+}
+
+void MatmulReferenceRtn(const RtnFormat& format, const uint8_t* codes, const uint8_t* scales,
+                        int64_t n, int64_t k, const float* x, int64_t m, int64_t ldx, float* y,
+                        int64_t ldy, const float* bias) {
+  const uint64_t code_row = format.CodeBytes(1, k), scale_row = format.ScaleBytes(1, k);
+  std::vector<float> w(static_cast<size_t>(n * k));
+  for (int64_t j = 0; j < n; ++j)
+    RtnDequantizeRow(format, codes + j * code_row, scales + j * scale_row, k, w.data() + j * k);
+  MatmulReference(DType::kF32, w.data(), n, k, x, m, ldx, y, ldy, bias, ActType::kF32);
+}
+
+}  // namespace rtnq
