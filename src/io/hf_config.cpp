@@ -146,7 +146,12 @@ Status ParseRopeScaling(const Json& j, const std::string& path, const char* key,
     RTNQ_RETURN_IF_ERROR(r.Double("factor", &out->factor, true));
     RTNQ_RETURN_IF_ERROR(r.Double("low_freq_factor", &out->low_freq_factor, true));
     RTNQ_RETURN_IF_ERROR(r.Double("high_freq_factor", &out->high_freq_factor, true));
-    return r.Int("original_max_position_embeddings", &out->original_max_position, true);
+    RTNQ_RETURN_IF_ERROR(r.Int("original_max_position_embeddings", &out->original_max_position, true));
+    if (out->original_max_position <= 0 || !(out->low_freq_factor > 0)) {
+      return Err("{}: {}: original_max_position_embeddings {} and low_freq_factor {} must be positive",
+                 path, key, out->original_max_position, out->low_freq_factor);
+    }
+    return Status::Ok();
   }
   return Err("{}: {} type \"{}\" is not supported (supported: linear, llama3)", path, key, type);
 }
@@ -214,6 +219,10 @@ Result<HfConfig> ParseHfConfig(std::string_view json_text, const std::string& pa
                               : arch->family == ArchFamily::kMistral ? 4096 * 32
                                                                      : 32768;
   RTNQ_RETURN_IF_ERROR(r.Int("max_position_embeddings", &c.max_position_embeddings, false));
+  if (c.max_position_embeddings <= 0) {
+    return Err("{}: key max_position_embeddings must be positive, found {}", path,
+               c.max_position_embeddings);
+  }
   c.tie_word_embeddings = false;
   RTNQ_RETURN_IF_ERROR(r.Bool("tie_word_embeddings", &c.tie_word_embeddings));
   // Qwen2's attention always has q/k/v biases; Llama's has them when attention_bias is set.

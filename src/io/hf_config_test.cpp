@@ -179,6 +179,10 @@ TEST(HfConfig, ErrorsNameTheFileAndKey) {
       {Llama(R"("num_attention_heads": 0)"), {"num_attention_heads must be positive"}},
       {Llama(R"("hidden_act": "gelu")"), {"hidden_act \"gelu\" is not supported"}},
       {Llama(R"("mlp_bias": true)"), {"mlp_bias"}},
+      {Llama(R"("max_position_embeddings": 0)"), {"key max_position_embeddings must be positive"}},
+      {Llama(R"("rope_scaling": {"rope_type": "llama3", "factor": 8, "low_freq_factor": 1,
+                                 "high_freq_factor": 4, "original_max_position_embeddings": 0})"),
+       {"original_max_position_embeddings 0"}},
   };
   for (const auto& c : cases) {
     const std::string message = ParseError(c.text);
