@@ -12,106 +12,21 @@
 #include "arch/tensor_role.h"
 #include "base/half.h"
 #include "base/thread_pool.h"
-#include "io/rope_permute.h"
+#include "base/timer.h"
 #include "kernels/matmul.h"
 #include "kernels/vec_ops.h"
 #include "model/rope.h"
+#include "model/weight_loader.h"
 
 namespace rtnq {
 namespace {
 
 struct Layer {
   std::vector<float> attn_norm, mlp_norm;
-  PackedWeight qkv, o, gate_up, down;  // q|k|v and gate|up fused along N
-  std::vector<float> qkv_bias;         // empty without attention_bias
+  LinearWeights qkv, gate_up;  // q|k|v and gate|up, fused where they share a precision
+  PackedWeight o, down;
+  std::vector<float> qkv_bias;  // empty without attention_bias
 };
-
-Result<const TensorView*> FindTensor(const Checkpoint& ck, const TensorId& id) {
-  const std::string name = CanonicalName(id);
-  const TensorView* v = ck.Find(name);
-  if (v == nullptr) return Err("{}: tensor {} is missing", ck.path, name);
-  const std::vector<int64_t> want = ExpectedShape(ck.config, id);
-  if (v->shape != want) {
-    return Err("{}: tensor {} has shape [{}], expected [{}]", ck.path, name,
-               fmt::join(v->shape, ", "), fmt::join(want, ", "));
-  }
-  const auto bytes = DTypeBytes(v->dtype, static_cast<uint64_t>(v->NumElements()));
-  if (!bytes || *bytes > v->nbytes || v->data == nullptr) {
-    return Err("{}: tensor {} ({}) holds {} bytes at offset {}, expected {}", ck.path, name,
-               DTypeName(v->dtype), v->nbytes, v->file_offset, bytes ? *bytes : 0);
-  }
-  if (v->shape.size() == 2 && v->shape[1] % Info(v->dtype).block_elems != 0) {
-    return Err("{}: tensor {} rows of {} are not whole {} blocks", ck.path, name, v->shape[1],
-               DTypeName(v->dtype));
-  }
-  return v;
-}
-
-Result<std::vector<float>> LoadVector(const Checkpoint& ck, const TensorId& id) {
-  RTNQ_ASSIGN_OR_RETURN(const TensorView* v, FindTensor(ck, id));
-  std::vector<float> out(static_cast<size_t>(v->NumElements()));
-  DequantizeRow(v->dtype, v->data, out.data(), out.size());
-  return out;
-}
-
-DType TargetDType(WeightPrecision p, const std::vector<const TensorView*>& parts) {
-  if (p == WeightPrecision::kF32) return DType::kF32;
-  if (p == WeightPrecision::kBF16) return DType::kBF16;
-  for (const TensorView* v : parts) {
-    if (v->dtype != DType::kBF16) return DType::kF32;
-  }
-  return DType::kBF16;
-}
-
-// Packs the row-concatenation of `ids` (all [*, K]) in the precision's dtype, un-permuting
-// interleaved-RoPE rows into HF order and decoding GGML block types / F16 to f32 first.
-Result<PackedWeight> LoadMatrix(const Checkpoint& ck, const std::vector<TensorId>& ids,
-                                WeightPrecision precision, Isa isa) {
-  std::vector<const TensorView*> parts;
-  int64_t rows = 0;
-  for (const TensorId& id : ids) {
-    RTNQ_ASSIGN_OR_RETURN(const TensorView* v, FindTensor(ck, id));
-    parts.push_back(v);
-    rows += v->shape[0];
-  }
-  const int64_t k = parts[0]->shape[1];
-  const DType target = TargetDType(precision, parts);
-  const size_t esize = target == DType::kF32 ? 4 : 2;
-  if (parts.size() == 1 && parts[0]->dtype == target && parts[0]->rope_permuted_heads == 0) {
-    return PackedWeight::Pack(target, parts[0]->data, rows, k, ActType::kF32, isa);
-  }
-  std::vector<uint8_t> buf(static_cast<size_t>(rows * k) * esize);
-  std::vector<float> row_f32(static_cast<size_t>(k));
-  int64_t out_row = 0;
-  for (const TensorView* v : parts) {
-    const uint64_t src_row_bytes = *DTypeBytes(v->dtype, static_cast<uint64_t>(k));
-    int64_t head_dim = 0;
-    if (v->rope_permuted_heads != 0) {
-      if (v->shape[0] % v->rope_permuted_heads != 0 || (v->shape[0] / v->rope_permuted_heads) % 2) {
-        return Err("{}: tensor {} has {} rows, not a whole number of {} RoPE heads of even size",
-                   ck.path, v->name, v->shape[0], v->rope_permuted_heads);
-      }
-      head_dim = v->shape[0] / v->rope_permuted_heads;
-    }
-    for (int64_t r = 0; r < v->shape[0]; ++r, ++out_row) {
-      const int64_t src_r = head_dim ? InterleavedRowForHfRow(r, head_dim) : r;
-      const uint8_t* src = v->data + src_r * src_row_bytes;
-      uint8_t* dst = buf.data() + out_row * k * esize;
-      if (v->dtype == target) {
-        std::memcpy(dst, src, k * esize);
-        continue;
-      }
-      DequantizeRow(v->dtype, src, row_f32.data(), static_cast<size_t>(k));
-      if (target == DType::kF32) {
-        std::memcpy(dst, row_f32.data(), k * 4);
-      } else {
-        uint16_t* d16 = reinterpret_cast<uint16_t*>(dst);
-        for (int64_t c = 0; c < k; ++c) d16[c] = F32ToBf16(row_f32[c]);
-      }
-    }
-  }
-  return PackedWeight::Pack(target, buf.data(), rows, k, ActType::kF32, isa);
-}
 
 void RmsNorm(const float* x, const float* w, float eps, int64_t n, float* out) {
   double sum_sq = 0;
@@ -127,6 +42,7 @@ class LlamaModel final : public Model {
   int max_sequences() const override { return max_seqs_; }
   int max_context() const override { return max_ctx_; }
   int threads() const override { return pool_->size(); }
+  LoadStats load_stats() const override { return load_stats_; }
 
   int SequenceLength(int seq) const override {
     return seq >= 0 && seq < max_seqs_ ? lengths_[seq] : 0;
@@ -187,6 +103,7 @@ class LlamaModel final : public Model {
   RopeTable rope_;
   std::vector<float> k_cache_, v_cache_;
   std::vector<int> lengths_;
+  LoadStats load_stats_;
   // Scratch, grown on demand.
   std::vector<float> x_, h_, qkv_, att_, gu_, act_, scores_;
 };
@@ -203,33 +120,34 @@ Status LlamaModel::Init(const Checkpoint& ck, const ModelOptions& options) {
   pool_ = std::make_unique<ThreadPool>(options.threads > 0 ? options.threads : DefaultThreadCount());
   q_dim_ = config_.num_heads * config_.head_dim;
   kv_dim_ = config_.num_kv_heads * config_.head_dim;
-  const Isa isa = SelectedIsa();
-  const WeightPrecision prec = options.precision;
-
-  RTNQ_ASSIGN_OR_RETURN(embed_, LoadMatrix(ck, {{TensorRole::kEmbed, -1}}, prec, isa));
+  Timer timer;
+  WeightLoader loader(ck, options, pool_.get());
+  RTNQ_ASSIGN_OR_RETURN(embed_, loader.LoadMatrix({TensorRole::kEmbed, -1}));
   if (!config_.tie_word_embeddings) {
-    RTNQ_ASSIGN_OR_RETURN(lm_head_, LoadMatrix(ck, {{TensorRole::kLmHead, -1}}, prec, isa));
+    RTNQ_ASSIGN_OR_RETURN(lm_head_, loader.LoadMatrix({TensorRole::kLmHead, -1}));
   }
-  RTNQ_ASSIGN_OR_RETURN(final_norm_, LoadVector(ck, {TensorRole::kFinalNorm, -1}));
+  RTNQ_ASSIGN_OR_RETURN(final_norm_, loader.LoadVector({TensorRole::kFinalNorm, -1}));
   layers_.resize(static_cast<size_t>(config_.num_layers));
   for (int l = 0; l < config_.num_layers; ++l) {
     Layer& L = layers_[l];
-    RTNQ_ASSIGN_OR_RETURN(L.attn_norm, LoadVector(ck, {TensorRole::kAttnNorm, l}));
-    RTNQ_ASSIGN_OR_RETURN(L.mlp_norm, LoadVector(ck, {TensorRole::kMlpNorm, l}));
-    RTNQ_ASSIGN_OR_RETURN(
-        L.qkv, LoadMatrix(ck, {{TensorRole::kAttnQ, l}, {TensorRole::kAttnK, l}, {TensorRole::kAttnV, l}},
-                          prec, isa));
-    RTNQ_ASSIGN_OR_RETURN(L.o, LoadMatrix(ck, {{TensorRole::kAttnO, l}}, prec, isa));
-    RTNQ_ASSIGN_OR_RETURN(
-        L.gate_up, LoadMatrix(ck, {{TensorRole::kMlpGate, l}, {TensorRole::kMlpUp, l}}, prec, isa));
-    RTNQ_ASSIGN_OR_RETURN(L.down, LoadMatrix(ck, {{TensorRole::kMlpDown, l}}, prec, isa));
+    RTNQ_ASSIGN_OR_RETURN(L.attn_norm, loader.LoadVector({TensorRole::kAttnNorm, l}));
+    RTNQ_ASSIGN_OR_RETURN(L.mlp_norm, loader.LoadVector({TensorRole::kMlpNorm, l}));
+    RTNQ_ASSIGN_OR_RETURN(L.qkv, loader.LoadLinear({{TensorRole::kAttnQ, l},
+                                                    {TensorRole::kAttnK, l},
+                                                    {TensorRole::kAttnV, l}}));
+    RTNQ_ASSIGN_OR_RETURN(L.o, loader.LoadMatrix({TensorRole::kAttnO, l}));
+    RTNQ_ASSIGN_OR_RETURN(L.gate_up,
+                          loader.LoadLinear({{TensorRole::kMlpGate, l}, {TensorRole::kMlpUp, l}}));
+    RTNQ_ASSIGN_OR_RETURN(L.down, loader.LoadMatrix({TensorRole::kMlpDown, l}));
     if (config_.attention_bias) {
       for (TensorRole r : {TensorRole::kAttnQBias, TensorRole::kAttnKBias, TensorRole::kAttnVBias}) {
-        RTNQ_ASSIGN_OR_RETURN(std::vector<float> b, LoadVector(ck, {r, l}));
+        RTNQ_ASSIGN_OR_RETURN(std::vector<float> b, loader.LoadVector({r, l}));
         L.qkv_bias.insert(L.qkv_bias.end(), b.begin(), b.end());
       }
     }
   }
+  load_stats_ = loader.stats();
+  load_stats_.seconds = timer.Seconds();
   rope_ = BuildRopeTable(config_, max_ctx_);
   const size_t cache = static_cast<size_t>(config_.num_layers) * max_seqs_ * max_ctx_ * kv_dim_;
   k_cache_.assign(cache, 0.0f);
@@ -311,7 +229,7 @@ Status LlamaModel::Forward(std::span<const BatchItem> batch, float* logits) {
   for (int l = 0; l < config_.num_layers; ++l) {
     const Layer& L = layers_[l];
     for (int64_t i = 0; i < m; ++i) RmsNorm(x + i * hidden, L.attn_norm.data(), eps, hidden, h + i * hidden);
-    Matmul(L.qkv, h, m, hidden, qkv, ldqkv, L.qkv_bias.empty() ? nullptr : L.qkv_bias.data(), pool);
+    L.qkv.Run(h, m, hidden, qkv, ldqkv, L.qkv_bias.empty() ? nullptr : L.qkv_bias.data(), pool);
     for (int64_t i = 0; i < m; ++i) {
       float* q = qkv + i * ldqkv;
       float* k = q + q_dim_;
@@ -324,7 +242,7 @@ Status LlamaModel::Forward(std::span<const BatchItem> batch, float* logits) {
     Matmul(L.o, att, m, q_dim_, h, hidden, nullptr, pool);
     for (int64_t j = 0; j < m * hidden; ++j) x[j] += h[j];
     for (int64_t i = 0; i < m; ++i) RmsNorm(x + i * hidden, L.mlp_norm.data(), eps, hidden, h + i * hidden);
-    Matmul(L.gate_up, h, m, hidden, gu, 2 * inter, nullptr, pool);
+    L.gate_up.Run(h, m, hidden, gu, 2 * inter, nullptr, pool);
     for (int64_t i = 0; i < m; ++i) {
       const float* g = gu + i * 2 * inter;
       const float* u = g + inter;

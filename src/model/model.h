@@ -1,6 +1,6 @@
 // LLaMA-family decoder: RMSNorm, RoPE (llama3 / linear scaling), grouped-query attention with an
-// optional qkv bias, SwiGLU MLP, tied or separate lm_head. Weights F32 or BF16 in memory,
-// activations F32. A KV cache holds several sequences; one Forward() call processes any mix of
+// optional qkv bias, SwiGLU MLP, tied or separate lm_head. Weights F32, BF16 or RTN int8/int4
+// (quantized while loading, following a compiled plan) in memory, activations F32. A KV cache holds several sequences; one Forward() call processes any mix of
 // prompt tokens and decode tokens from several sequences.
 #pragma once
 
@@ -12,6 +12,8 @@
 #include "arch/model_config.h"
 #include "base/status.h"
 #include "io/checkpoint.h"
+#include "quant/plan.h"
+#include "quant/rtn.h"
 
 namespace rtnq {
 
@@ -26,6 +28,22 @@ struct ModelOptions {
   int threads = 0;          // 0: DefaultThreadCount()
   int max_sequences = 1;    // KV cache slots
   int max_context = 0;      // tokens per sequence; 0: min(config max_position_embeddings, 4096)
+  // Per-tensor precisions (not owned; may be null). Tensors it quantizes are RTN-quantized while
+  // loading; kBF16 / kF32 (and kF16, run as F32) override `precision`; kKeep follows it.
+  const CompiledPlan* plan = nullptr;
+  RtnArithmetic arithmetic = RtnArithmetic::kFp32;
+  bool allow_nonfinite = false;  // quantize tensors holding NaN/Inf instead of failing
+};
+
+// What loading cost: the whole load, and the part spent quantizing (reading source rows from the
+// mapping, quantizing, packing). source_bytes / quantize_seconds is the quantizer's read rate.
+struct LoadStats {
+  double seconds = 0;
+  double quantize_seconds = 0;
+  int quantized_tensors = 0;
+  uint64_t source_bytes = 0;     // checkpoint bytes of the quantized tensors
+  uint64_t quantized_bytes = 0;  // their packed size in memory (codes + f32 scales)
+  uint64_t weight_bytes = 0;     // every packed matrix, quantized or not
 };
 
 // One token to process: appended to sequence `seq` at position SequenceLength(seq) (items of the
@@ -62,6 +80,7 @@ class Model {
   virtual uint64_t WeightBytesPerToken() const = 0;
   virtual uint64_t KvBytesPerToken() const = 0;
   virtual int threads() const = 0;
+  virtual LoadStats load_stats() const = 0;
 };
 
 }  // namespace rtnq

@@ -1,0 +1,232 @@
+#include "model/weight_loader.h"
+
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+#include <mutex>
+
+#include "arch/tensor_role.h"
+#include "base/half.h"
+#include "base/timer.h"
+#include "io/rope_permute.h"
+#include "quant/quantize_model.h"
+#include "quant/tensor_rows.h"
+
+namespace rtnq {
+
+uint64_t LinearWeights::bytes() const {
+  uint64_t b = 0;
+  for (const PackedWeight& p : parts) b += p.bytes();
+  return b;
+}
+
+void LinearWeights::Run(const float* x, int64_t m, int64_t ldx, float* y, int64_t ldy,
+                        const float* bias, ThreadPool* pool) const {
+  for (size_t i = 0; i < parts.size(); ++i) {
+    Matmul(parts[i], x, m, ldx, y + col_offset[i], ldy, bias ? bias + col_offset[i] : nullptr, pool);
+  }
+}
+
+WeightLoader::WeightLoader(const Checkpoint& ck, const ModelOptions& options, ThreadPool* pool)
+    : ck_(ck), options_(options), pool_(pool), isa_(SelectedIsa()) {
+  if (options.plan != nullptr) {
+    for (const TensorDecision& d : options.plan->tensors) plan_[d.name] = d.precision;
+  }
+}
+
+Precision WeightLoader::PrecisionOf(const TensorId& id) const {
+  auto it = plan_.find(CanonicalName(id));
+  return it == plan_.end() ? Precision{} : it->second;
+}
+
+Result<const TensorView*> WeightLoader::Find(const TensorId& id) const {
+  const std::string name = CanonicalName(id);
+  const TensorView* v = ck_.Find(name);
+  if (v == nullptr) return Err("{}: tensor {} is missing", ck_.path, name);
+  const std::vector<int64_t> want = ExpectedShape(ck_.config, id);
+  if (v->shape != want) {
+    return Err("{}: tensor {} has shape [{}], expected [{}]", ck_.path, name,
+               fmt::join(v->shape, ", "), fmt::join(want, ", "));
+  }
+  const auto bytes = DTypeBytes(v->dtype, static_cast<uint64_t>(v->NumElements()));
+  if (!bytes || *bytes > v->nbytes || v->data == nullptr) {
+    return Err("{}: tensor {} ({}) holds {} bytes at offset {}, expected {}", ck_.path, name,
+               DTypeName(v->dtype), v->nbytes, v->file_offset, bytes ? *bytes : 0);
+  }
+  if (v->shape.size() == 2 && v->shape[1] % Info(v->dtype).block_elems != 0) {
+    return Err("{}: tensor {} rows of {} are not whole {} blocks", ck_.path, name, v->shape[1],
+               DTypeName(v->dtype));
+  }
+  if (v->rope_permuted_heads != 0 &&
+      (v->shape[0] % v->rope_permuted_heads != 0 || (v->shape[0] / v->rope_permuted_heads) % 2)) {
+    return Err("{}: tensor {} has {} rows, not a whole number of {} RoPE heads of even size",
+               ck_.path, name, v->shape[0], v->rope_permuted_heads);
+  }
+  return v;
+}
+
+Result<std::vector<float>> WeightLoader::LoadVector(const TensorId& id) {
+  RTNQ_ASSIGN_OR_RETURN(const TensorView* v, Find(id));
+  std::vector<float> out(static_cast<size_t>(v->NumElements()));
+  DequantizeRow(v->dtype, v->data, out.data(), out.size());
+  return out;
+}
+
+void WeightLoader::ReleaseSource(const TensorView& view) const {
+  for (const auto& file : ck_.files) {
+    const uint8_t* begin = file->data();
+    const uint8_t* end = begin + file->size();
+    if (view.data < begin || view.data + view.nbytes > end) continue;
+    // Whole pages only: a page shared with a neighbouring tensor just faults in again if read.
+    const uintptr_t page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+    const uintptr_t lo = reinterpret_cast<uintptr_t>(view.data) & ~(page - 1);
+    const uintptr_t hi = std::min(reinterpret_cast<uintptr_t>(view.data + view.nbytes + page - 1) & ~(page - 1),
+                                  reinterpret_cast<uintptr_t>(end + page - 1) & ~(page - 1));
+    ::madvise(reinterpret_cast<void*>(lo), hi - lo, MADV_DONTNEED);
+    return;
+  }
+}
+
+Result<LinearWeights> WeightLoader::LoadLinear(const std::vector<TensorId>& ids) {
+  LinearWeights out;
+  int64_t col = 0;
+  for (size_t i = 0; i < ids.size();) {
+    // A run of parts with the same precision becomes one fused matrix.
+    const Precision p = PrecisionOf(ids[i]);
+    size_t j = i + 1;
+    while (j < ids.size() && PrecisionOf(ids[j]) == p) ++j;
+    std::vector<const TensorView*> parts;
+    for (size_t t = i; t < j; ++t) {
+      RTNQ_ASSIGN_OR_RETURN(const TensorView* v, Find(ids[t]));
+      parts.push_back(v);
+    }
+    Result<PackedWeight> w = p.IsQuantized() ? LoadRtn(parts, p.rtn) : LoadDense(parts, p);
+    if (!w.ok()) return w.status();
+    out.col_offset.push_back(col);
+    col += w->n();
+    stats_.weight_bytes += w->bytes();
+    out.parts.push_back(std::move(w).value());
+    i = j;
+  }
+  return out;
+}
+
+Result<PackedWeight> WeightLoader::LoadMatrix(const TensorId& id) {
+  RTNQ_ASSIGN_OR_RETURN(LinearWeights lw, LoadLinear({id}));
+  return std::move(lw.parts[0]);
+}
+
+Result<PackedWeight> WeightLoader::LoadRtn(const std::vector<const TensorView*>& parts,
+                                           const RtnFormat& f) {
+  Timer timer;
+  const int64_t k = parts[0]->shape[1];
+  int64_t rows = 0;
+  for (const TensorView* v : parts) rows += v->shape[0];
+  auto allocated = PackedWeight::AllocateRtn(f, rows, k, isa_);
+  if (!allocated.ok()) return allocated.status().WithContext(fmt::format("{}: {}", ck_.path, parts[0]->name));
+  PackedWeight w = std::move(allocated).value();
+  const QuantizeOptions qopt{options_.arithmetic, options_.allow_nonfinite};
+  int64_t row0 = 0;
+  for (const TensorView* v : parts) {
+    const TensorRows src(*v);
+    const bool raw = v->dtype == DType::kF32 || v->dtype == DType::kF16 || v->dtype == DType::kBF16;
+    std::mutex mu;
+    Status error;
+    auto work = [&](size_t begin, size_t end, int) {
+      std::vector<float> row(raw ? 0 : static_cast<size_t>(k));
+      std::vector<uint8_t> codes(f.CodeBytes(1, k)), scales(f.ScaleBytes(1, k));
+      for (size_t r = begin; r < end; ++r) {
+        const void* data = src.Raw(static_cast<int64_t>(r));
+        DType dtype = v->dtype;
+        if (!raw) {  // GGML blocks: decoded to f32 first
+          src.ReadF32(static_cast<int64_t>(r), row.data());
+          data = row.data();
+          dtype = DType::kF32;
+        }
+        if (!qopt.allow_nonfinite) {
+          if (auto bad = FindNonFinite(data, dtype, 1, k)) {
+            std::lock_guard<std::mutex> lock(mu);
+            if (error.ok()) {
+              error = Err("{}: tensor {}: non-finite weight {} at row {}, column {} "
+                          "(allow_nonfinite quantizes anyway)",
+                          v->file.empty() ? ck_.path : v->file, v->name, bad->value, r, bad->col);
+            }
+            return;
+          }
+        }
+        RtnQuantizeRow(data, dtype, k, f, qopt.arithmetic, codes.data(), scales.data());
+        w.SetRtnRows(row0 + static_cast<int64_t>(r), 1, codes.data(), scales.data());
+      }
+    };
+    pool_->ParallelFor(static_cast<size_t>(v->shape[0]), 16, work);
+    if (!error.ok()) return error;
+    ReleaseSource(*v);
+    row0 += v->shape[0];
+    stats_.source_bytes += v->nbytes;
+    ++stats_.quantized_tensors;
+  }
+  stats_.quantized_bytes += w.bytes();
+  stats_.quantize_seconds += timer.Seconds();
+  return w;
+}
+
+namespace {
+
+DType TargetDType(WeightPrecision p, const Precision& plan,
+                  const std::vector<const TensorView*>& parts) {
+  if (plan.kind == Precision::Kind::kBF16) return DType::kBF16;
+  if (plan.kind == Precision::Kind::kF32 || plan.kind == Precision::Kind::kF16) return DType::kF32;
+  if (p == WeightPrecision::kF32) return DType::kF32;
+  if (p == WeightPrecision::kBF16) return DType::kBF16;
+  for (const TensorView* v : parts) {
+    if (v->dtype != DType::kBF16) return DType::kF32;
+  }
+  return DType::kBF16;
+}
+
+}  // namespace
+
+// Packs the row-concatenation of `parts` (all [*, K]) in the target dtype, un-permuting
+// interleaved-RoPE rows into HF order and decoding GGML block types / F16 to f32 first.
+Result<PackedWeight> WeightLoader::LoadDense(const std::vector<const TensorView*>& parts,
+                                             const Precision& p) {
+  int64_t rows = 0;
+  for (const TensorView* v : parts) rows += v->shape[0];
+  const int64_t k = parts[0]->shape[1];
+  const DType target = TargetDType(options_.precision, p, parts);
+  const size_t esize = target == DType::kF32 ? 4 : 2;
+  Result<PackedWeight> packed = Err("unreachable");
+  if (parts.size() == 1 && parts[0]->dtype == target && parts[0]->rope_permuted_heads == 0) {
+    packed = PackedWeight::Pack(target, parts[0]->data, rows, k, ActType::kF32, isa_);
+  } else {
+    std::vector<uint8_t> buf(static_cast<size_t>(rows * k) * esize);
+    std::vector<float> row_f32(static_cast<size_t>(k));
+    int64_t out_row = 0;
+    for (const TensorView* v : parts) {
+      const TensorRows src(*v);
+      for (int64_t r = 0; r < v->shape[0]; ++r, ++out_row) {
+        uint8_t* dst = buf.data() + out_row * k * esize;
+        if (v->dtype == target) {
+          std::memcpy(dst, src.Raw(r), k * esize);
+          continue;
+        }
+        src.ReadF32(r, row_f32.data());
+        if (target == DType::kF32) {
+          std::memcpy(dst, row_f32.data(), k * 4);
+        } else {
+          uint16_t* d16 = reinterpret_cast<uint16_t*>(dst);
+          for (int64_t c = 0; c < k; ++c) d16[c] = F32ToBf16(row_f32[c]);
+        }
+      }
+    }
+    packed = PackedWeight::Pack(target, buf.data(), rows, k, ActType::kF32, isa_);
+  }
+  if (packed.ok()) {
+    for (const TensorView* v : parts) ReleaseSource(*v);
+  }
+  return packed;
+}
+
+}  // namespace rtnq

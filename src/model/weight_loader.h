@@ -1,0 +1,58 @@
+// Loading a checkpoint's matrices into packed kernel weights, applying a compiled quantization
+// plan on the fly: each quantized tensor is read row-parallel from the memory-mapped file,
+// RTN-quantized row by row straight into its panels (no 16-bit or canonical copy is held), and
+// the file pages it occupied are dropped from the process afterwards. Kept tensors load as
+// before (F32/BF16 panels).
+#pragma once
+
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "base/thread_pool.h"
+#include "io/checkpoint.h"
+#include "kernels/matmul.h"
+#include "model/model.h"
+
+namespace rtnq {
+
+// A linear layer whose output columns come from one or more packed matrices: q|k|v and gate|up
+// are fused where the parts share a precision, else split into runs of equal precision.
+struct LinearWeights {
+  std::vector<PackedWeight> parts;
+  std::vector<int64_t> col_offset;  // first output column of each part
+  uint64_t bytes() const;
+  // y[:, col_offset[i] ...] = x · parts[i]^T (+ bias[col_offset[i] ...]).
+  void Run(const float* x, int64_t m, int64_t ldx, float* y, int64_t ldy, const float* bias,
+           ThreadPool* pool) const;
+};
+
+class WeightLoader {
+ public:
+  WeightLoader(const Checkpoint& ck, const ModelOptions& options, ThreadPool* pool);
+
+  Result<const TensorView*> Find(const TensorId& id) const;
+  Result<std::vector<float>> LoadVector(const TensorId& id);
+  Result<LinearWeights> LoadLinear(const std::vector<TensorId>& ids);
+  Result<PackedWeight> LoadMatrix(const TensorId& id);
+
+  const LoadStats& stats() const { return stats_; }
+
+ private:
+  // The plan's precision for `id` (kKeep when there is no plan or it does not list the tensor).
+  Precision PrecisionOf(const TensorId& id) const;
+  Result<PackedWeight> LoadDense(const std::vector<const TensorView*>& parts, const Precision& p);
+  Result<PackedWeight> LoadRtn(const std::vector<const TensorView*>& parts, const RtnFormat& f);
+  // Drops the file pages under `view` from this process (madvise DONTNEED): they were copied into
+  // panels, so the mapping need not stay resident. No-op for tensors not in a mapped file.
+  void ReleaseSource(const TensorView& view) const;
+
+  const Checkpoint& ck_;
+  const ModelOptions& options_;
+  ThreadPool* pool_;
+  Isa isa_;
+  std::unordered_map<std::string, Precision> plan_;
+  LoadStats stats_;
+};
+
+}  // namespace rtnq
