@@ -80,8 +80,10 @@ void RtnQuantizeRow(const void* src, DType src_dtype, int64_t cols, const RtnFor
   for (int64_t g0 = 0; g0 < cols; g0 += g_len) {
     float amax = 0.0f;
     for (int64_t k = 0; k < g_len; ++k) amax = std::fmax(amax, std::fabs(LoadElement(src, src_dtype, g0 + k)));
-    // torch: (amax * 2.0) is exact; "/ (2^b - 1)" rounds to the weight dtype.
-    const float scale = RoundTo(work, (amax * 2.0f) / levels);
+    // vLLM: scale = amax * 2.0 / (2^b - 1). On CUDA, torch divides by a Python scalar by
+    // multiplying with its f32 reciprocal, then rounds to the weight dtype; amax * 2.0 is exact.
+    const float scale = arithmetic == RtnArithmetic::kVllm ? RoundTo(work, (amax * 2.0f) * (1.0f / levels))
+                                                           : (amax * 2.0f) / levels;
     // fp32 mode computes codes against the scale as stored, so dequantization sees the same value.
     const float stored = RoundTo(f.scale_dtype, scale);
     StoreScale(f.scale_dtype, stored, scales + (g0 / g_len) * scale_bytes);
