@@ -245,6 +245,12 @@ TEST(SafetensorsReader, MalformedFilesGiveOneLineErrorsNamingTheProblem) {
                R"("b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}})",
                std::string(12, 'x')),
        {"tensors a [0, 8) and b [4, 12) overlap"}},
+      // Found by fuzzing: an empty tensor sorted between two overlapping ones.
+      {RawFile(R"({"e":{"dtype":"F16","shape":[0,4],"data_offsets":[0,0]},)"
+               R"("W":{"dtype":"F16","shape":[3],"data_offsets":[0,6]},)"
+               R"("s":{"dtype":"F32","shape":[],"data_offsets":[4,8]}})",
+               std::string(8, 'x')),
+       {"tensors W [0, 6) and s [4, 8) overlap"}},
       {RawFile(R"({"w":{"dtype":"F32","shape":[2]}})"), {"tensor w", "missing \"data_offsets\""}},
       {RawFile(R"({"w":[1]})"), {"tensor w", "must be an object"}},
       {RawFile(R"({"__metadata__":{"format":1}})"), {"__metadata__ key format", "must be a string"}},
