@@ -3,7 +3,11 @@
 // (DRAM read bandwidth / WeightBytesPerToken), with the bandwidth measured here (best of 7
 // passes over 1 GiB; the median is reported too).
 //   bench_decode [MODEL] [--prompt N] [--gen N] [--threads 1,2] [--precision as-stored|f32|bf16]
-//                [--shape llama-3.2-1b] [--json]
+//                [--shape llama-3.2-1b] [--quant none,rtn8,rtn4] [--json]
+// --quant runs each listed precision side by side: "none" loads the weights as --precision says,
+// anything else ("rtn8", "rtn4", "int4:g32", ...) is a plan default that RTN-quantizes every block
+// linear layer while loading (embeddings / lm_head stay as stored). Each run also reports the
+// quantization rate and the model's anonymous memory (RssAnon growth over the load).
 // Without MODEL it builds an in-memory BF16 model of --shape with seeded random weights
 // (llama-3.2-1b: 2.5 GB, far larger than the last-level cache, so decode streams from DRAM).
 #include <cstdio>
@@ -20,6 +24,7 @@
 #include "bench_common.h"
 #include "io/checkpoint.h"
 #include "model/model.h"
+#include "quant/quantize_model.h"
 
 using namespace rtnq;
 
@@ -61,10 +66,35 @@ std::unique_ptr<SyntheticCheckpoint> MakeSynthetic(const ModelConfig& c) {
   return s;
 }
 
+// RssAnon of this process in bytes (0 if /proc is unavailable).
+uint64_t AnonRssBytes() {
+  FILE* f = std::fopen("/proc/self/status", "r");
+  if (f == nullptr) return 0;
+  char line[256];
+  uint64_t kb = 0;
+  while (std::fgets(line, sizeof(line), f)) {
+    if (std::strncmp(line, "RssAnon:", 8) == 0) kb = std::strtoull(line + 8, nullptr, 10);
+  }
+  std::fclose(f);
+  return kb * 1024;
+}
+
+std::vector<std::string> SplitList(const std::string& text) {
+  std::vector<std::string> out;
+  for (size_t i = 0; i <= text.size();) {
+    size_t j = text.find(',', i);
+    if (j == std::string::npos) j = text.size();
+    if (j > i) out.push_back(text.substr(i, j - i));
+    i = j + 1;
+  }
+  return out;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   std::string path, shape = "llama-3.2-1b", precision = "as-stored", thread_list = "1,2";
+  std::string quant_list = "none";
   int prompt = 512, gen = 128;
   bool json = false;
   for (int i = 1; i < argc; ++i) {
@@ -74,11 +104,12 @@ int main(int argc, char** argv) {
     else if (a == "--threads" && i + 1 < argc) thread_list = argv[++i];
     else if (a == "--precision" && i + 1 < argc) precision = argv[++i];
     else if (a == "--shape" && i + 1 < argc) shape = argv[++i];
+    else if (a == "--quant" && i + 1 < argc) quant_list = argv[++i];
     else if (a == "--json") json = true;
     else if (!a.empty() && a[0] != '-' && path.empty()) path = a;
     else {
       std::fprintf(stderr, "usage: bench_decode [MODEL] [--prompt N] [--gen N] [--threads 1,2] "
-                           "[--precision as-stored|f32|bf16] [--shape NAME] [--json]\n");
+                           "[--precision as-stored|f32|bf16] [--shape NAME] [--quant none,rtn8,rtn4] [--json]\n");
       return 2;
     }
   }
@@ -117,63 +148,96 @@ int main(int argc, char** argv) {
   }
   const int32_t vocab = static_cast<int32_t>(ck->config.vocab_size);
 
+  std::vector<std::pair<std::string, CompiledPlan>> quants;
+  for (const std::string& q : SplitList(quant_list)) {
+    CompiledPlan compiled;
+    if (q != "none") {
+      auto plan = QuantPlan::ParseText("default " + q + "\n", "--quant");
+      auto c = plan.ok() ? CompilePlanForCheckpoint(*plan, *ck, false) : Result<CompiledPlan>(plan.status());
+      if (!c.ok()) {
+        std::fprintf(stderr, "bench_decode: --quant %s: %s\n", q.c_str(), c.status().message().c_str());
+        return 2;
+      }
+      compiled = std::move(c).value();
+    }
+    quants.emplace_back(q, std::move(compiled));
+  }
+
   for (int t : threads) {
     const bench::Bandwidth bws = bench::MeasureReadBandwidthStats(size_t{1} << 30, t);
     const double bw = bws.best;
-    ModelOptions options;
-    options.threads = t;
-    options.max_context = prompt + gen + 1;
-    options.precision = precision == "f32"    ? WeightPrecision::kF32
-                        : precision == "bf16" ? WeightPrecision::kBF16
-                                              : WeightPrecision::kAsStored;
-    Timer load_timer;
-    auto loaded = Model::Load(*ck, options);
-    if (!loaded.ok()) {
-      std::fprintf(stderr, "bench_decode: %s\n", loaded.status().message().c_str());
-      return 1;
-    }
-    Model& model = **loaded;
-    const double load_s = load_timer.Seconds();
-    std::vector<float> logits(vocab);
-    std::vector<BatchItem> batch;
-    for (int i = 0; i < prompt; ++i) batch.push_back({0, (i * 7919 + 1) % vocab, i + 1 == prompt});
-    Timer pt;
-    if (!model.Forward(batch, logits.data()).ok()) return 1;
-    const double prefill_s = pt.Seconds();
-    std::vector<double> step_s;
-    int32_t token = 1;
-    for (int i = 0; i < gen; ++i) {
-      BatchItem item{0, token, true};
-      Timer st;
-      if (!model.Forward({&item, 1}, logits.data()).ok()) return 1;
-      step_s.push_back(st.Seconds());
-      token = (token * 31 + 7) % vocab;
-    }
-    double decode_total = 0;
-    for (double s : step_s) decode_total += s;
-    const double decode_tps = gen / decode_total;
-    const double bytes = static_cast<double>(model.WeightBytesPerToken());
-    const double limit_tps = bw / bytes;
-    nlohmann::json row = {{"threads", t},
-                          {"dram_read_gbps", bw / 1e9},
-                          {"dram_read_gbps_median", bws.median / 1e9},
-                          {"load_s", load_s},
-                          {"weight_bytes_per_token", model.WeightBytesPerToken()},
-                          {"prefill_tokens", prompt},
-                          {"prefill_tps", prompt / prefill_s},
-                          {"decode_tokens", gen},
-                          {"decode_tps", decode_tps},
-                          {"decode_median_step_ms", bench::Median(step_s) * 1e3},
-                          {"memory_bound_tps", limit_tps},
-                          {"decode_fraction_of_bound", decode_tps / limit_tps}};
-    out["runs"].push_back(row);
-    if (!json) {
-      std::printf("threads %d: DRAM %.1f GB/s, weights %.2f GB/token, load %.1f s\n", t, bw / 1e9,
-                  bytes / 1e9, load_s);
-      std::printf("  prefill %d tokens: %.2f tokens/s\n", prompt, prompt / prefill_s);
-      std::printf("  decode %d tokens: %.2f tokens/s (median step %.1f ms), memory-bound limit "
-                  "%.2f tokens/s -> %.0f%%\n",
-                  gen, decode_tps, bench::Median(step_s) * 1e3, limit_tps, 100 * decode_tps / limit_tps);
+    for (const auto& [quant, plan] : quants) {
+      ModelOptions options;
+      if (quant != "none") options.plan = &plan;
+      options.threads = t;
+      options.max_context = prompt + gen + 1;
+      options.precision = precision == "f32"    ? WeightPrecision::kF32
+                          : precision == "bf16" ? WeightPrecision::kBF16
+                                                : WeightPrecision::kAsStored;
+      const uint64_t anon_before = AnonRssBytes();
+      Timer load_timer;
+      auto loaded = Model::Load(*ck, options);
+      if (!loaded.ok()) {
+        std::fprintf(stderr, "bench_decode: %s\n", loaded.status().message().c_str());
+        return 1;
+      }
+      Model& model = **loaded;
+      const double load_s = load_timer.Seconds();
+      const uint64_t anon_model = AnonRssBytes() - anon_before;
+      const LoadStats ls = model.load_stats();
+      std::vector<float> logits(vocab);
+      std::vector<BatchItem> batch;
+      for (int i = 0; i < prompt; ++i) batch.push_back({0, (i * 7919 + 1) % vocab, i + 1 == prompt});
+      Timer pt;
+      if (!model.Forward(batch, logits.data()).ok()) return 1;
+      const double prefill_s = pt.Seconds();
+      std::vector<double> step_s;
+      int32_t token = 1;
+      for (int i = 0; i < gen; ++i) {
+        BatchItem item{0, token, true};
+        Timer st;
+        if (!model.Forward({&item, 1}, logits.data()).ok()) return 1;
+        step_s.push_back(st.Seconds());
+        token = (token * 31 + 7) % vocab;
+      }
+      double decode_total = 0;
+      for (double s : step_s) decode_total += s;
+      const double decode_tps = gen / decode_total;
+      const double bytes = static_cast<double>(model.WeightBytesPerToken());
+      const double limit_tps = bw / bytes;
+      nlohmann::json row = {{"threads", t},
+                            {"quant", quant},
+                            {"anon_rss_model_bytes", anon_model},
+                            {"kv_cache_bytes", model.KvBytesPerToken() * static_cast<uint64_t>(model.max_context())},
+                            {"quantize_s", ls.quantize_seconds},
+                            {"quantize_source_bytes", ls.source_bytes},
+                            {"quantized_bytes", ls.quantized_bytes},
+                            {"dram_read_gbps", bw / 1e9},
+                            {"dram_read_gbps_median", bws.median / 1e9},
+                            {"load_s", load_s},
+                            {"weight_bytes_per_token", model.WeightBytesPerToken()},
+                            {"prefill_tokens", prompt},
+                            {"prefill_tps", prompt / prefill_s},
+                            {"decode_tokens", gen},
+                            {"decode_tps", decode_tps},
+                            {"decode_median_step_ms", bench::Median(step_s) * 1e3},
+                            {"memory_bound_tps", limit_tps},
+                            {"decode_fraction_of_bound", decode_tps / limit_tps}};
+      out["runs"].push_back(row);
+      if (!json) {
+        std::printf("threads %d, %s: DRAM %.1f GB/s, weights %.3f GB/token, load %.1f s, anon RSS "
+                    "+%.3f GB (KV cache %.3f GB)\n",
+                    t, quant.c_str(), bw / 1e9, bytes / 1e9, load_s, anon_model / 1e9,
+                    model.KvBytesPerToken() * static_cast<double>(model.max_context()) / 1e9);
+        if (ls.quantized_tensors > 0)
+          std::printf("  quantized %d tensors: %.3f GB read in %.2f s (%.2f GB/s) -> %.3f GB packed\n",
+                      ls.quantized_tensors, ls.source_bytes / 1e9, ls.quantize_seconds,
+                      ls.source_bytes / 1e9 / ls.quantize_seconds, ls.quantized_bytes / 1e9);
+        std::printf("  prefill %d tokens: %.2f tokens/s\n", prompt, prompt / prefill_s);
+        std::printf("  decode %d tokens: %.2f tokens/s (median step %.1f ms), memory-bound limit "
+                    "%.2f tokens/s -> %.0f%%\n",
+                    gen, decode_tps, bench::Median(step_s) * 1e3, limit_tps, 100 * decode_tps / limit_tps);
+      }
     }
   }
   if (json) std::printf("%s\n", out.dump(2).c_str());

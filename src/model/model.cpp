@@ -14,7 +14,7 @@
 #include "base/thread_pool.h"
 #include "base/timer.h"
 #include "kernels/matmul.h"
-#include "kernels/vec_ops.h"
+#include "kernels/attention.h"
 #include "model/rope.h"
 #include "model/weight_loader.h"
 
@@ -59,7 +59,8 @@ class LlamaModel final : public Model {
     if (src != dst) {
       const size_t bytes = static_cast<size_t>(n) * kv_dim_ * sizeof(float);
       for (int l = 0; l < config_.num_layers; ++l) {
-        std::memmove(KRow(l, dst, 0), KRow(l, src, 0), bytes);
+        for (int64_t row = 0; row < kv_dim_; ++row)  // (kv head, dim) rows of the key cache
+          std::memmove(KT(l, dst) + row * max_ctx_, KT(l, src) + row * max_ctx_, n * sizeof(float));
         std::memmove(VRow(l, dst, 0), VRow(l, src, 0), bytes);
       }
     }
@@ -84,8 +85,10 @@ class LlamaModel final : public Model {
 
  private:
   const PackedWeight& lm_head() const { return config_.tie_word_embeddings ? embed_ : lm_head_; }
-  float* KRow(int layer, int seq, int pos) {
-    return k_cache_.data() + ((static_cast<size_t>(layer) * max_seqs_ + seq) * max_ctx_ + pos) * kv_dim_;
+  // Keys are cached transposed: element (kv head h, dim d, position p) at
+  // KT(layer, seq)[(h * head_dim + d) * max_ctx + p], so attention reads positions contiguously.
+  float* KT(int layer, int seq) {
+    return k_cache_.data() + (static_cast<size_t>(layer) * max_seqs_ + seq) * max_ctx_ * kv_dim_;
   }
   float* VRow(int layer, int seq, int pos) {
     return v_cache_.data() + ((static_cast<size_t>(layer) * max_seqs_ + seq) * max_ctx_ + pos) * kv_dim_;
@@ -162,32 +165,29 @@ void LlamaModel::Attention(int layer, std::span<const BatchItem> batch, const st
   const int64_t group = config_.num_heads / config_.num_kv_heads;
   // HF: scores = (q @ k^T) * head_dim**-0.5, softmax in float32, then @ v.
   const float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(hd)));
-  const VecOps& ops = DefaultVecOps();
-  const size_t per_thread = static_cast<size_t>(max_ctx_);
+  static const AttentionKernel& kernel = GetAttentionKernel(SelectedIsa());
+  const size_t per_thread = static_cast<size_t>(max_ctx_ + 16);
   if (scores_.size() < per_thread * pool_->size()) scores_.resize(per_thread * pool_->size());
   const size_t jobs = batch.size() * static_cast<size_t>(nh);
-  pool_->ParallelFor(jobs, 1, [&](size_t begin, size_t end, int thread) {
+  auto work = [&](size_t begin, size_t end, int thread) {
     float* s = scores_.data() + per_thread * thread;
     for (size_t job = begin; job < end; ++job) {
       const size_t i = job / nh;
       const int64_t head = static_cast<int64_t>(job % nh), kvh = head / group;
-      const int seq = batch[i].seq, n = pos[i] + 1;
-      const float* q = qkv + i * ldqkv + head * hd;
-      float max_s = -INFINITY;
-      for (int p = 0; p < n; ++p) {
-        s[p] = ops.dot(q, KRow(layer, seq, p) + kvh * hd, hd) * scale;
-        max_s = std::max(max_s, s[p]);
-      }
-      float sum = 0.0f;
-      for (int p = 0; p < n; ++p) {
-        s[p] = std::exp(s[p] - max_s);
-        sum += s[p];
-      }
-      float* o = out + i * q_dim_ + head * hd;
-      std::fill(o, o + hd, 0.0f);
-      for (int p = 0; p < n; ++p) ops.axpy(s[p] / sum, VRow(layer, seq, p) + kvh * hd, o, hd);
+      const int seq = batch[i].seq;
+      kernel.row(qkv + i * ldqkv + head * hd, KT(layer, seq) + kvh * hd * max_ctx_, max_ctx_,
+                 VRow(layer, seq, 0) + kvh * hd, kv_dim_, hd, pos[i] + 1, scale, s,
+                 out + i * q_dim_ + head * hd);
     }
-  });
+  };
+  // ~2 multiply-adds per (position, dim): below ~64K of them the pool costs more than it saves.
+  int64_t positions = 0;
+  for (int p : pos) positions += p + 1;
+  if (positions * nh * hd < (int64_t{1} << 16)) {
+    work(0, jobs, 0);
+  } else {
+    pool_->ParallelFor(jobs, 1, work);
+  }
 }
 
 Status LlamaModel::Forward(std::span<const BatchItem> batch, float* logits) {
@@ -235,7 +235,8 @@ Status LlamaModel::Forward(std::span<const BatchItem> batch, float* logits) {
       float* k = q + q_dim_;
       for (int64_t hh = 0; hh < config_.num_heads; ++hh) ApplyRope(rope_, pos[i], q + hh * hd, hd);
       for (int64_t hh = 0; hh < config_.num_kv_heads; ++hh) ApplyRope(rope_, pos[i], k + hh * hd, hd);
-      std::memcpy(KRow(l, batch[i].seq, pos[i]), k, kv_dim_ * sizeof(float));
+      float* kt = KT(l, batch[i].seq) + pos[i];
+      for (int64_t row = 0; row < kv_dim_; ++row) kt[row * max_ctx_] = k[row];
       std::memcpy(VRow(l, batch[i].seq, pos[i]), k + kv_dim_, kv_dim_ * sizeof(float));
     }
     Attention(l, batch, pos, qkv, ldqkv, att);
