@@ -71,13 +71,17 @@ Status ValidateCheckpoint(const Checkpoint& ck) {
   std::sort(sorted.begin(), sorted.end(), [](const TensorView* a, const TensorView* b) {
     return a->file != b->file ? a->file < b->file : a->file_offset < b->file_offset;
   });
-  for (size_t i = 1; i < sorted.size(); ++i) {
-    const TensorView* a = sorted[i - 1];
-    const TensorView* b = sorted[i];
-    if (a->file == b->file && a->file_offset + a->nbytes > b->file_offset && b->nbytes > 0) {
-      return Err("{}: tensors {} and {} overlap at offset {}", a->file, a->file_name, b->file_name,
-                 b->file_offset);
+  // Compare each tensor with the furthest-reaching earlier one in its file: an empty tensor (or a
+  // short one) sorted between two overlapping tensors must not hide their overlap.
+  const TensorView* reach = nullptr;
+  for (const TensorView* t : sorted) {
+    if (reach != nullptr && reach->file != t->file) reach = nullptr;
+    if (t->nbytes == 0) continue;
+    if (reach != nullptr && reach->file_offset + reach->nbytes > t->file_offset) {
+      return Err("{}: tensors {} and {} overlap at offset {}", t->file, reach->file_name, t->file_name,
+                 t->file_offset);
     }
+    if (reach == nullptr || t->file_offset + t->nbytes > reach->file_offset + reach->nbytes) reach = t;
   }
   return Status::Ok();
 }
