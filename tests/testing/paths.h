@@ -1,5 +1,6 @@
 // Where tests find things: the shared data (RTNQ_DATA, default ../shared/data from the source
-// root), the source tree and the build tree (set by CTest; see rtnq_test in CMakeLists.txt).
+// root), the source tree and the build tree (compiled in by rtnq_test in CMakeLists.txt; the
+// environment variables RTNQ_SOURCE_DIR / RTNQ_BINARY_DIR override them).
 #pragma once
 
 #include <cstdlib>
@@ -7,14 +8,21 @@
 
 namespace rtnq::testing {
 
+#ifndef RTNQ_DEFAULT_SOURCE_DIR
+#define RTNQ_DEFAULT_SOURCE_DIR "."
+#endif
+#ifndef RTNQ_DEFAULT_BINARY_DIR
+#define RTNQ_DEFAULT_BINARY_DIR "."
+#endif
+
 inline std::string SourceDir() {
   const char* s = std::getenv("RTNQ_SOURCE_DIR");
-  return s ? s : ".";
+  return s && *s ? s : RTNQ_DEFAULT_SOURCE_DIR;
 }
 
 inline std::string BinaryDir() {
   const char* s = std::getenv("RTNQ_BINARY_DIR");
-  return s ? s : ".";
+  return s && *s ? s : RTNQ_DEFAULT_BINARY_DIR;
 }
 
 inline std::string DataDir() {

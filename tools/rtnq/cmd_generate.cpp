@@ -58,12 +58,14 @@ void Run(const GenerateFlags& flags) {
     longest = std::max(longest, seqs[i].prompt.size());
   }
   const int context = static_cast<int>(longest) + flags.n_predict;
-  auto model_or = BuildModel(loaded->checkpoint, flags.model, static_cast<int>(seqs.size()), context);
+  auto model_or = BuildModel(loaded->checkpoint, flags.model, loaded->plan.get(),
+                            static_cast<int>(seqs.size()), context);
   if (!model_or.ok()) return Fail("generate", model_or.status());
   Model& model = **model_or;
   const ModelConfig& config = model.config();
   const int32_t vocab = static_cast<int32_t>(config.vocab_size);
   const bool stream = seqs.size() == 1 && !flags.model.json;
+  if (!flags.model.json) ReportQuantization(model, loaded->plan.get());
 
   std::vector<Sampler> samplers;
   for (size_t i = 0; i < seqs.size(); ++i) {
@@ -123,6 +125,7 @@ void Run(const GenerateFlags& flags) {
     nlohmann::json res;
     res["model"] = flags.model.model_path;
     res["threads"] = model.threads();
+    res["load"] = QuantizationJson(model, loaded->plan.get());
     auto& items = res["sequences"] = nlohmann::json::array();
     for (size_t s = 0; s < seqs.size(); ++s) {
       items.push_back({{"prompt", prompts[s]},
@@ -163,6 +166,7 @@ void RegisterGenerate(CLI::App& app) {
   auto flags = std::make_shared<GenerateFlags>();
   auto* cmd = app.add_subcommand("generate", "Generate text from a prompt (several -p: batched)");
   flags->model.Add(cmd);
+  flags->model.AddQuantization(cmd);
   cmd->add_option("-p,--prompt", flags->prompts, "prompt text; repeat for a batch of sequences");
   cmd->add_option("-n,--n-predict", flags->n_predict, "tokens to generate per sequence")
       ->capture_default_str();

@@ -26,6 +26,7 @@ void Run(const PerplexityFlags& flags) {
     return Fail("perplexity", Err("{}: the model has no tokenizer (pass --tokenizer FILE)",
                                   flags.model.model_path));
   }
+  if (!flags.model.json) ReportQuantization(*loaded->model, loaded->plan.get());
   const Tokenizer& tok = *loaded->tokenizer;
   // llama.cpp drops one trailing newline of a -f file; doing the same keeps token counts equal.
   std::string contents = *text;
@@ -56,7 +57,8 @@ void Run(const PerplexityFlags& flags) {
                           {"chunk_ppl", result->chunk_ppl},
                           {"seconds", result->seconds},
                           {"tokens_per_second", tps},
-                          {"threads", loaded->model->threads()}};
+                          {"threads", loaded->model->threads()},
+                          {"load", QuantizationJson(*loaded->model, loaded->plan.get())}};
     std::printf("%s\n", out.dump(2).c_str());
     return;
   }
@@ -71,6 +73,7 @@ void RegisterPerplexity(CLI::App& app) {
   auto flags = std::make_shared<PerplexityFlags>();
   auto* cmd = app.add_subcommand("perplexity", "Perplexity of a text file, as llama-perplexity computes it");
   flags->model.Add(cmd);
+  flags->model.AddQuantization(cmd);
   cmd->add_option("-f,--file", flags->file, "text file")->required();
   cmd->add_option("-c,--ctx", flags->options.n_ctx, "tokens per chunk")->capture_default_str();
   cmd->add_option("-b,--batch", flags->options.n_batch, "tokens per forward pass")->capture_default_str();

@@ -3,6 +3,7 @@
 #include <cstdio>
 
 #include "base/timer.h"
+#include "quant/quantize_model.h"
 #include "command.h"
 
 namespace rtnq::cli {
@@ -20,6 +21,14 @@ void ModelFlags::Add(CLI::App* cmd, bool with_runtime) {
   }
 }
 
+void ModelFlags::AddQuantization(CLI::App* cmd) {
+  plan.Add(cmd);
+  cmd->add_option("--arithmetic", arithmetic,
+                  "RTN arithmetic: fp32 (default) or vllm (bit-identical to vLLM's on-the-fly RTN)")
+      ->check(CLI::IsMember({"fp32", "vllm"}));
+  cmd->add_flag("--allow-nonfinite", allow_nonfinite, "quantize NaN/Inf weights instead of failing");
+}
+
 Result<LoadedModel> LoadForRun(const ModelFlags& flags, int max_sequences, int max_context,
                                bool need_model) {
   Timer timer;
@@ -30,17 +39,26 @@ Result<LoadedModel> LoadForRun(const ModelFlags& flags, int max_sequences, int m
   if (loaded.checkpoint.tokenizer) {
     RTNQ_ASSIGN_OR_RETURN(loaded.tokenizer, Tokenizer::Create(*loaded.checkpoint.tokenizer));
   }
+  if (flags.plan.Any()) {
+    RTNQ_ASSIGN_OR_RETURN(QuantPlan plan, flags.plan.Build());
+    RTNQ_ASSIGN_OR_RETURN(CompiledPlan compiled,
+                          CompilePlanForCheckpoint(plan, loaded.checkpoint, flags.plan.strict));
+    loaded.plan = std::make_unique<CompiledPlan>(std::move(compiled));
+  }
   if (need_model) {
-    RTNQ_ASSIGN_OR_RETURN(loaded.model,
-                          BuildModel(loaded.checkpoint, flags, max_sequences, max_context));
+    RTNQ_ASSIGN_OR_RETURN(loaded.model, BuildModel(loaded.checkpoint, flags, loaded.plan.get(),
+                                                   max_sequences, max_context));
   }
   loaded.load_seconds = timer.Seconds();
   return loaded;
 }
 
 Result<std::unique_ptr<Model>> BuildModel(const Checkpoint& checkpoint, const ModelFlags& flags,
-                                          int max_sequences, int max_context) {
+                                          const CompiledPlan* plan, int max_sequences, int max_context) {
   ModelOptions options;
+  options.plan = plan;
+  options.arithmetic = flags.arithmetic == "vllm" ? RtnArithmetic::kVllm : RtnArithmetic::kFp32;
+  options.allow_nonfinite = flags.allow_nonfinite;
   options.threads = flags.threads;
   options.max_sequences = max_sequences;
   options.max_context = max_context;
@@ -48,6 +66,31 @@ Result<std::unique_ptr<Model>> BuildModel(const Checkpoint& checkpoint, const Mo
                       : flags.precision == "bf16" ? WeightPrecision::kBF16
                                                   : WeightPrecision::kAsStored;
   return Model::Load(checkpoint, options);
+}
+
+nlohmann::json QuantizationJson(const Model& model, const CompiledPlan* plan) {
+  const LoadStats s = model.load_stats();
+  nlohmann::json j = {{"load_seconds", s.seconds}, {"weight_bytes", s.weight_bytes}};
+  if (plan != nullptr) {
+    j["bits_per_weight"] = plan->BitsPerWeight();
+    j["quantized_tensors"] = s.quantized_tensors;
+    j["quantize_seconds"] = s.quantize_seconds;
+    j["source_bytes"] = s.source_bytes;
+    j["quantized_bytes"] = s.quantized_bytes;
+    j["gb_per_second"] = s.quantize_seconds > 0 ? s.source_bytes / 1e9 / s.quantize_seconds : 0.0;
+  }
+  return j;
+}
+
+void ReportQuantization(const Model& model, const CompiledPlan* plan) {
+  if (plan == nullptr) return;
+  const LoadStats s = model.load_stats();
+  std::fprintf(stderr,
+               "quantized %d tensors while loading: %.2f GB read in %.2f s (%.2f GB/s), %s in memory, "
+               "%.3f bits per weight\n",
+               s.quantized_tensors, s.source_bytes / 1e9, s.quantize_seconds,
+               s.quantize_seconds > 0 ? s.source_bytes / 1e9 / s.quantize_seconds : 0.0,
+               HumanBytes(static_cast<double>(s.weight_bytes)).c_str(), plan->BitsPerWeight());
 }
 
 void Fail(const std::string& command, const Status& status) {

@@ -10,6 +10,8 @@
 
 #include "base/status.h"
 #include "io/checkpoint.h"
+#include "plan_flags.h"
+#include "quant/plan.h"
 #include "model/model.h"
 #include "tokenizer/tokenizer.h"
 
@@ -22,12 +24,19 @@ struct ModelFlags {
   int threads = 0;
   std::string precision = "as-stored";
   bool json = false;
+  // Quantization while loading (generate, perplexity): --quant / --plan / upcast rules.
+  PlanFlags plan;
+  std::string arithmetic = "fp32";
+  bool allow_nonfinite = false;
 
   void Add(CLI::App* cmd, bool with_runtime = true);
+  // Adds the plan flags and --arithmetic / --allow-nonfinite (on-the-fly RTN).
+  void AddQuantization(CLI::App* cmd);
 };
 
 struct LoadedModel {
   Checkpoint checkpoint;
+  std::unique_ptr<CompiledPlan> plan;    // set when the flags ask for quantization
   std::unique_ptr<Tokenizer> tokenizer;  // null when the checkpoint has none
   std::unique_ptr<Model> model;          // null when only the tokenizer was requested
   double load_seconds = 0;
@@ -36,8 +45,13 @@ struct LoadedModel {
 Result<LoadedModel> LoadForRun(const ModelFlags& flags, int max_sequences, int max_context,
                                bool need_model = true);
 
+// Builds the model, quantizing on the fly when `plan` is not null.
 Result<std::unique_ptr<Model>> BuildModel(const Checkpoint& checkpoint, const ModelFlags& flags,
-                                          int max_sequences, int max_context);
+                                          const CompiledPlan* plan, int max_sequences, int max_context);
+
+// One line on stderr about on-the-fly quantization (time, GB/s, sizes), if any happened.
+void ReportQuantization(const Model& model, const CompiledPlan* plan);
+nlohmann::json QuantizationJson(const Model& model, const CompiledPlan* plan);
 
 // Prints "rtnq <command>: <message>" on stderr and sets the exit code to 1.
 void Fail(const std::string& command, const Status& status);
