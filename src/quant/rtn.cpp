@@ -3,7 +3,9 @@
 #include <cmath>
 #include <cstring>
 
+#include "base/cpu_features.h"
 #include "base/half.h"
+#include "quant/rtn_group.h"
 
 namespace rtnq {
 namespace {
@@ -67,19 +69,52 @@ Result<RtnMatrix> AllocateRtnMatrix(const RtnFormat& format, int64_t rows, int64
   return m;
 }
 
+namespace rtn_internal {
+
+float GroupAmaxScalar(const void* src, DType dtype, int64_t len) {
+  float amax = 0.0f;
+  for (int64_t k = 0; k < len; ++k) amax = std::fmax(amax, std::fabs(LoadElement(src, dtype, k)));
+  return amax;
+}
+
+void EncodeGroupScalar(const GroupArgs& a) {
+  if (a.int4) std::memset(a.codes, 0, a.len / 2);
+  for (int64_t k = 0; k < a.len; ++k) {
+    int code = a.bias;  // all-zero group: level 0
+    if (a.divisor != 0.0f) {
+      const float x = RoundTo(a.work, LoadElement(a.src, a.src_dtype, k) / a.divisor);
+      // nearbyint rounds half to even under the default rounding mode, like torch.round.
+      const float q = std::nearbyint(x);
+      code = static_cast<int>(std::fmin(std::fmax(q + static_cast<float>(a.bias), 0.0f),
+                                        static_cast<float>(a.max_code)));
+    }
+    if (!a.int4) {
+      a.codes[k] = static_cast<uint8_t>(code);
+    } else {
+      a.codes[k >> 1] |= static_cast<uint8_t>(code << ((k & 1) * 4));
+    }
+  }
+}
+
+}  // namespace rtn_internal
+
 void RtnQuantizeRow(const void* src, DType src_dtype, int64_t cols, const RtnFormat& f,
                     RtnArithmetic arithmetic, uint8_t* codes, uint8_t* scales) {
+  using namespace rtn_internal;
   const int64_t g_len = f.GroupLength(cols);
-  const int bits = f.bits(), bias = f.bias(), max_code = (1 << bits) - 1;
+  const int bits = f.bits(), max_code = (1 << bits) - 1;
   const float levels = static_cast<float>(max_code);  // 2^b - 1
   const size_t scale_bytes = Info(f.scale_dtype).block_bytes;
+  const size_t elem_bytes = Info(src_dtype).block_bytes;
   // vLLM computes in the weight's dtype; F32 weights therefore see no intermediate rounding.
   const DType work = arithmetic == RtnArithmetic::kVllm ? src_dtype : DType::kF32;
+  const bool simd = g_len % 16 == 0 && SelectedIsa() == Isa::kAvx512;
 
-  if (f.scheme == RtnScheme::kInt4) std::memset(codes, 0, cols / 2);
   for (int64_t g0 = 0; g0 < cols; g0 += g_len) {
-    float amax = 0.0f;
-    for (int64_t k = 0; k < g_len; ++k) amax = std::fmax(amax, std::fabs(LoadElement(src, src_dtype, g0 + k)));
+    const void* group = static_cast<const uint8_t*>(src) + g0 * elem_bytes;
+    float amax = simd ? GroupAmaxAvx512(group, src_dtype, g_len) : GroupAmaxScalar(group, src_dtype, g_len);
+    const bool finite = std::isfinite(amax);
+    if (!finite) amax = GroupAmaxScalar(group, src_dtype, g_len);  // NaN/Inf: IEEE-exact scalar path
     // vLLM: scale = amax * 2.0 / (2^b - 1). On CUDA, torch divides by a Python scalar by
     // multiplying with its f32 reciprocal, then rounds to the weight dtype; amax * 2.0 is exact.
     const float scale = arithmetic == RtnArithmetic::kVllm ? RoundTo(work, (amax * 2.0f) * (1.0f / levels))
@@ -87,23 +122,11 @@ void RtnQuantizeRow(const void* src, DType src_dtype, int64_t cols, const RtnFor
     // fp32 mode computes codes against the scale as stored, so dequantization sees the same value.
     const float stored = RoundTo(f.scale_dtype, scale);
     StoreScale(f.scale_dtype, stored, scales + (g0 / g_len) * scale_bytes);
-    const float divisor = arithmetic == RtnArithmetic::kVllm ? scale : stored;
-    for (int64_t k = 0; k < g_len; ++k) {
-      int code = bias;  // all-zero group: level 0
-      if (divisor != 0.0f) {
-        const float x = RoundTo(work, LoadElement(src, src_dtype, g0 + k) / divisor);
-        // nearbyint rounds half to even under the default rounding mode, like torch.round.
-        const float q = std::nearbyint(x);
-        code = static_cast<int>(std::fmin(std::fmax(q + static_cast<float>(bias), 0.0f),
-                                          static_cast<float>(max_code)));
-      }
-      const int64_t kk = g0 + k;
-      if (f.scheme == RtnScheme::kInt8) {
-        codes[kk] = static_cast<uint8_t>(code);
-      } else {
-        codes[kk >> 1] |= static_cast<uint8_t>(code << ((kk & 1) * 4));
-      }
-    }
+    GroupArgs args{group, src_dtype, g_len, arithmetic == RtnArithmetic::kVllm ? scale : stored, work,
+                   f.bias(), max_code, f.scheme == RtnScheme::kInt4,
+                   codes + (f.scheme == RtnScheme::kInt4 ? g0 / 2 : g0)};
+    if (simd && finite) EncodeGroupAvx512(args);
+    else EncodeGroupScalar(args);
   }
 }
 

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <random>
 
+#include "base/cpu_features.h"
 #include "base/half.h"
 
 namespace rtnq {
@@ -135,6 +136,49 @@ TEST(Rtn, NonFiniteWeightsAreRejectedByPosition) {
   EXPECT_NE(m.status().message().find("row 1, column 5"), std::string::npos) << m.status().message();
   EXPECT_TRUE(RtnQuantize(w.data(), DType::kF32, 2, 32, Fmt(RtnScheme::kInt4, 32),
                           RtnArithmetic::kFp32, /*allow_nonfinite=*/true).ok());
+}
+
+}  // namespace
+}  // namespace rtnq
+
+namespace rtnq {
+namespace {
+
+// The AVX-512 group loops must give the scalar reference's bytes in every mode, dtype and format.
+TEST(Rtn, SimdPathEqualsScalarReference) {
+  if (HostCpu().BestIsa() != Isa::kAvx512) GTEST_SKIP() << "no AVX-512 on this host";
+  std::mt19937 rng(11);
+  std::normal_distribution<float> dist(0.0f, 0.03f);
+  const int rows = 6, cols = 512;
+  std::vector<float> f32(rows * cols);
+  for (int i = 0; i < rows * cols; ++i) f32[i] = dist(rng) * ((i % 97 == 3) ? 20.0f : 1.0f);
+  for (int k = 0; k < 32; ++k) f32[cols + k] = 0.0f;                            // zero group
+  for (int k = 0; k < 32; ++k) f32[2 * cols + k] = (k == 0 ? 1.875f : ((k % 15) - 7) / 8.0f);  // ties
+  std::vector<uint16_t> bf16(f32.size()), f16(f32.size());
+  for (size_t i = 0; i < f32.size(); ++i) {
+    bf16[i] = F32ToBf16(f32[i]);
+    f16[i] = F32ToF16(f32[i]);
+  }
+  const std::pair<DType, const void*> sources[] = {
+      {DType::kF32, f32.data()}, {DType::kBF16, bf16.data()}, {DType::kF16, f16.data()}};
+  for (auto [dtype, src] : sources) {
+    for (auto scheme : {RtnScheme::kInt8, RtnScheme::kInt4}) {
+      for (int32_t g : {32, 64, 128, 0}) {
+        for (DType scale : {DType::kBF16, DType::kF16, DType::kF32}) {
+          for (auto mode : {RtnArithmetic::kFp32, RtnArithmetic::kVllm}) {
+            const RtnFormat f{scheme, g, scale};
+            setenv("RTNQ_ISA", "scalar", 1);
+            auto ref = RtnQuantize(src, dtype, rows, cols, f, mode);
+            unsetenv("RTNQ_ISA");
+            auto simd = RtnQuantize(src, dtype, rows, cols, f, mode);
+            ASSERT_TRUE(ref.ok() && simd.ok());
+            EXPECT_EQ(ref->codes, simd->codes) << DTypeName(dtype) << " " << f.Name() << " " << RtnArithmeticName(mode);
+            EXPECT_EQ(ref->scales, simd->scales) << DTypeName(dtype) << " " << f.Name();
+          }
+        }
+      }
+    }
+  }
 }
 
 }  // namespace
