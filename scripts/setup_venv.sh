@@ -13,7 +13,7 @@ req=requirements-ref.txt
 # gives the same numbers on any x86-64-v3 machine.
 llama_cmake_args="-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON -DGGML_OPENMP=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TOOLS=OFF -DLLAMA_BUILD_SERVER=OFF"
 
-debs=(python3-venv python3-pip python3-torch python3-numpy python3-yaml python3-requests cmake g++)
+debs=(python3-venv python3-pip python3-torch python3-numpy python3-yaml python3-requests python3-matplotlib cmake g++)
 missing=()
 for p in "${debs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
