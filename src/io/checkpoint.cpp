@@ -13,6 +13,10 @@ int64_t TensorView::NumElements() const {
   return n;
 }
 
+std::string TensorView::PrecisionName() const {
+  return rtn ? rtn->Name() : std::string(DTypeName(dtype));
+}
+
 const char* CheckpointFormatName(CheckpointFormat f) {
   switch (f) {
     case CheckpointFormat::kHfSafetensors: return "hf-safetensors";
@@ -41,6 +45,29 @@ bool EndsWith(const std::string& s, std::string_view suffix) {
 
 }  // namespace
 
+Status ValidateQuantizedView(const TensorView& t) {
+  const RtnFormat& f = *t.rtn;
+  if (t.shape.size() != 2) {
+    return Err("{}: quantized tensor {} must be 2-D, found shape {}", t.file, t.file_name,
+               ShapeString(t.shape));
+  }
+  const int64_t n = t.shape[0], k = t.shape[1];
+  const Status fits = f.CheckShape(n, k);
+  if (!fits.ok()) return Err("{}: tensor {} ({}): {}", t.file, t.file_name, f.Name(), fits.message());
+  const uint64_t row = f.CodeBytes(1, k);
+  if (t.code_row_bytes < row || t.data == nullptr ||
+      t.nbytes != t.code_row_bytes * static_cast<uint64_t>(n)) {
+    return Err("{}: tensor {} at offset {}: {} code bytes in rows of {} for {} [{}, {}] (rows of {}) "
+               "is inconsistent",
+               t.file, t.file_name, t.file_offset, t.nbytes, t.code_row_bytes, f.Name(), n, k, row);
+  }
+  if (t.scales == nullptr || t.scales_nbytes != f.ScaleBytes(n, k)) {
+    return Err("{}: tensor {}: {} scale bytes for {} [{}, {}], expected {}", t.file, t.file_name,
+               t.scales_nbytes, f.Name(), n, k, f.ScaleBytes(n, k));
+  }
+  return Status::Ok();
+}
+
 Status ValidateCheckpoint(const Checkpoint& ck) {
   RTNQ_RETURN_IF_ERROR(ck.config.Validate().WithContext(ck.path));
   for (const TensorId& id : RequiredTensors(ck.config)) {
@@ -51,6 +78,10 @@ Status ValidateCheckpoint(const Checkpoint& ck) {
     if (t->shape != expected) {
       return Err("{}: tensor {} ({}) has shape {}, config implies {}", t->file, name, t->file_name,
                  ShapeString(t->shape), ShapeString(expected));
+    }
+    if (t->rtn) {
+      RTNQ_RETURN_IF_ERROR(ValidateQuantizedView(*t));
+      continue;
     }
     if (!IsWeightDType(t->dtype)) {
       return Err("{}: tensor {} has dtype {}, expected a float or GGML block type", t->file,

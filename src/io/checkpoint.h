@@ -15,6 +15,7 @@
 #include "base/file.h"
 #include "base/status.h"
 #include "format/dtype.h"
+#include "format/rtn_format.h"
 #include "io/tokenizer_spec.h"
 
 namespace rtnq {
@@ -32,7 +33,22 @@ struct TensorView {
   // un-permute into HF's rotate-half order (see UnpermuteRopeRows in io/rope_permute.h).
   int64_t rope_permuted_heads = 0;
 
+  // Set for a linear weight stored RTN-quantized (compressed-tensors pack-quantized, GPTQ): `data`
+  // then holds the codes in rtnq's canonical layout (format/rtn_format.h), row r at
+  // data + r * code_row_bytes (>= rtn->CodeBytes(1, K); compressed-tensors pads rows to 32-bit
+  // words), `nbytes` = N * code_row_bytes, and `scales` the [N][K/G] scales in rtn->scale_dtype.
+  // `shape` is the logical [N, K]; `dtype` is the container (kU8), never a weight dtype.
+  std::optional<RtnFormat> rtn;
+  uint64_t code_row_bytes = 0;
+  const uint8_t* scales = nullptr;
+  uint64_t scales_nbytes = 0;
+
   int64_t NumElements() const;
+  bool IsQuantized() const { return rtn.has_value(); }
+  // "int4:g32:bf16" for a quantized view, else the dtype name ("BF16").
+  std::string PrecisionName() const;
+  // Bytes the tensor occupies: codes + scales for a quantized view, else nbytes.
+  uint64_t StoredBytes() const { return nbytes + scales_nbytes; }
 };
 
 enum class CheckpointFormat { kHfSafetensors, kGguf, kLlama2c };
@@ -46,6 +62,9 @@ struct Checkpoint {
   std::optional<TokenizerSpec> tokenizer;
   std::vector<std::pair<std::string, std::string>> metadata;  // key -> printable value
   std::vector<std::shared_ptr<MappedFile>> files;  // keep the mappings alive
+  // Buffers views point into that are not file mappings (GPTQ weights repacked to the canonical
+  // layout); shared so a copied Checkpoint stays valid.
+  std::vector<std::shared_ptr<const void>> owned;
 
   const TensorView* Find(std::string_view canonical_name) const;
 };
@@ -53,6 +72,10 @@ struct Checkpoint {
 struct OpenOptions {
   std::string tokenizer_path;  // llama2.c tok*.bin or a tokenizer.json overriding the model's
 };
+
+// A quantized view's codes and scales are consistent with its format and logical shape (a one-line
+// error naming the tensor otherwise). ValidateCheckpoint runs it on every quantized view.
+Status ValidateQuantizedView(const TensorView& view);
 
 // Opens an HF directory (config.json + safetensors), a .gguf file or a llama2.c .bin, and checks
 // that every tensor the config requires is present with the expected shape.

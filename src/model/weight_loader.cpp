@@ -41,6 +41,14 @@ Precision WeightLoader::PrecisionOf(const TensorId& id) const {
   return it == plan_.end() ? Precision{} : it->second;
 }
 
+Precision WeightLoader::EffectivePrecision(const TensorId& id) const {
+  const Precision p = PrecisionOf(id);
+  if (p.kind != Precision::Kind::kKeep) return p;
+  const TensorView* v = ck_.Find(CanonicalName(id));
+  if (v != nullptr && v->rtn) return Precision{Precision::Kind::kRtn, *v->rtn};
+  return p;
+}
+
 Result<const TensorView*> WeightLoader::Find(const TensorId& id) const {
   const std::string name = CanonicalName(id);
   const TensorView* v = ck_.Find(name);
@@ -49,6 +57,13 @@ Result<const TensorView*> WeightLoader::Find(const TensorId& id) const {
   if (v->shape != want) {
     return Err("{}: tensor {} has shape [{}], expected [{}]", ck_.path, name,
                fmt::join(v->shape, ", "), fmt::join(want, ", "));
+  }
+  if (v->rtn) {
+    if (v->rope_permuted_heads != 0) {
+      return Err("{}: tensor {} is RTN-quantized in interleaved-RoPE row order", ck_.path, name);
+    }
+    RTNQ_RETURN_IF_ERROR(ValidateQuantizedView(*v));
+    return v;
   }
   const auto bytes = DTypeBytes(v->dtype, static_cast<uint64_t>(v->NumElements()));
   if (!bytes || *bytes > v->nbytes || v->data == nullptr) {
@@ -69,6 +84,7 @@ Result<const TensorView*> WeightLoader::Find(const TensorId& id) const {
 
 Result<std::vector<float>> WeightLoader::LoadVector(const TensorId& id) {
   RTNQ_ASSIGN_OR_RETURN(const TensorView* v, Find(id));
+  if (v->rtn) return Err("{}: tensor {} is quantized ({}); expected a float vector", ck_.path, v->name, v->PrecisionName());
   std::vector<float> out(static_cast<size_t>(v->NumElements()));
   DequantizeRow(v->dtype, v->data, out.data(), out.size());
   return out;
@@ -94,9 +110,9 @@ Result<LinearWeights> WeightLoader::LoadLinear(const std::vector<TensorId>& ids)
   int64_t col = 0;
   for (size_t i = 0; i < ids.size();) {
     // A run of parts with the same precision becomes one fused matrix.
-    const Precision p = PrecisionOf(ids[i]);
+    const Precision p = EffectivePrecision(ids[i]);
     size_t j = i + 1;
-    while (j < ids.size() && PrecisionOf(ids[j]) == p) ++j;
+    while (j < ids.size() && EffectivePrecision(ids[j]) == p) ++j;
     std::vector<const TensorView*> parts;
     for (size_t t = i; t < j; ++t) {
       RTNQ_ASSIGN_OR_RETURN(const TensorView* v, Find(ids[t]));
@@ -131,7 +147,20 @@ Result<PackedWeight> WeightLoader::LoadRtn(const std::vector<const TensorView*>&
   int64_t row0 = 0;
   for (const TensorView* v : parts) {
     const TensorRows src(*v);
-    const bool raw = v->dtype == DType::kF32 || v->dtype == DType::kF16 || v->dtype == DType::kBF16;
+    if (v->rtn == f) {  // stored in the target format: packed as is, no requantization
+      pool_->ParallelFor(static_cast<size_t>(v->shape[0]), 64, [&](size_t begin, size_t end, int) {
+        for (size_t r = begin; r < end; ++r) {
+          w.SetRtnRows(row0 + static_cast<int64_t>(r), 1, src.Raw(static_cast<int64_t>(r)),
+                       src.ScaleRow(static_cast<int64_t>(r)));
+        }
+      });
+      ReleaseSource(*v);
+      row0 += v->shape[0];
+      stats_.source_bytes += v->StoredBytes();
+      continue;
+    }
+    // Quantized sources in another format (container U8) are decoded to f32 and re-quantized.
+    const bool raw = !v->rtn && (v->dtype == DType::kF32 || v->dtype == DType::kF16 || v->dtype == DType::kBF16);
     std::mutex mu;
     Status error;
     auto work = [&](size_t begin, size_t end, int) {
@@ -140,7 +169,7 @@ Result<PackedWeight> WeightLoader::LoadRtn(const std::vector<const TensorView*>&
       for (size_t r = begin; r < end; ++r) {
         const void* data = src.Raw(static_cast<int64_t>(r));
         DType dtype = v->dtype;
-        if (!raw) {  // GGML blocks: decoded to f32 first
+        if (!raw) {  // GGML blocks and other RTN formats: decoded to f32 first
           src.ReadF32(static_cast<int64_t>(r), row.data());
           data = row.data();
           dtype = DType::kF32;
@@ -164,7 +193,7 @@ Result<PackedWeight> WeightLoader::LoadRtn(const std::vector<const TensorView*>&
     if (!error.ok()) return error;
     ReleaseSource(*v);
     row0 += v->shape[0];
-    stats_.source_bytes += v->nbytes;
+    stats_.source_bytes += v->StoredBytes();
     ++stats_.quantized_tensors;
   }
   stats_.quantized_bytes += w.bytes();

@@ -2,7 +2,9 @@
 // plan on the fly: each quantized tensor is read row-parallel from the memory-mapped file,
 // RTN-quantized row by row straight into its panels (no 16-bit or canonical copy is held), and
 // the file pages it occupied are dropped from the process afterwards. Kept tensors load as
-// before (F32/BF16 panels).
+// before (F32/BF16 panels). Tensors already RTN-quantized in the checkpoint (TensorView::rtn) are
+// packed as stored when the plan keeps them or asks for their own format, and re-quantized from
+// their dequantized rows when the plan asks for another precision.
 #pragma once
 
 #include <string>
@@ -41,6 +43,9 @@ class WeightLoader {
  private:
   // The plan's precision for `id` (kKeep when there is no plan or it does not list the tensor).
   Precision PrecisionOf(const TensorId& id) const;
+  // What `id` is loaded as: the plan's precision, or the stored RTN format of a quantized view
+  // the plan keeps.
+  Precision EffectivePrecision(const TensorId& id) const;
   Result<PackedWeight> LoadDense(const std::vector<const TensorView*>& parts, const Precision& p);
   Result<PackedWeight> LoadRtn(const std::vector<const TensorView*>& parts, const RtnFormat& f);
   // Drops the file pages under `view` from this process (madvise DONTNEED): they were copied into

@@ -14,7 +14,9 @@ Result<CompiledPlan> CompilePlanForCheckpoint(const QuantPlan& plan, const Check
   for (const TensorId& id : RequiredTensors(checkpoint.config)) {
     const TensorView* view = checkpoint.Find(CanonicalName(id));
     if (view == nullptr) return Err("{}: missing tensor {}", checkpoint.path, CanonicalName(id));
-    sources.push_back({id, view->dtype});
+    // A quantized source is read as its dequantized f32 rows (exact: an 8-bit level times a
+    // 16-bit scale fits f32), so keeping it costs F32 bytes.
+    sources.push_back({id, view->IsQuantized() ? DType::kF32 : view->dtype});
   }
   return CompilePlan(plan, checkpoint.config, sources, strict);
 }
@@ -25,7 +27,9 @@ Result<RtnMatrix> QuantizeTensor(const TensorView& view, const RtnFormat& format
   auto allocated = AllocateRtnMatrix(format, rows.rows(), rows.cols());
   if (!allocated.ok()) return allocated.status().WithContext(view.name);
   RtnMatrix m = std::move(allocated).value();
-  const bool raw = view.dtype == DType::kF32 || view.dtype == DType::kF16 || view.dtype == DType::kBF16;
+  // RTN-quantized sources (container dtype U8) are not raw: they are decoded to f32 rows.
+  const bool raw = !view.IsQuantized() &&
+                   (view.dtype == DType::kF32 || view.dtype == DType::kF16 || view.dtype == DType::kBF16);
   std::mutex mu;
   Status error;
   auto work = [&](size_t begin, size_t end, int) {

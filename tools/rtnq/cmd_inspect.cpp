@@ -67,11 +67,12 @@ void Run(const InspectFlags& flags) {
   int64_t total_elems = 0;
   uint64_t total_bytes = 0;
   for (const auto& t : ck->tensors) {
-    auto& agg = by_dtype[std::string(DTypeName(t.dtype))];
+    // Quantized views show their precision (int4:g32:bf16) and count codes + scales.
+    auto& agg = by_dtype[t.PrecisionName()];
     agg.first += t.NumElements();
-    agg.second += t.nbytes;
+    agg.second += t.StoredBytes();
     total_elems += t.NumElements();
-    total_bytes += t.nbytes;
+    total_bytes += t.StoredBytes();
   }
   const double bits_per_weight = total_elems ? 8.0 * total_bytes / total_elems : 0.0;
 
@@ -85,9 +86,9 @@ void Run(const InspectFlags& flags) {
     for (const auto& t : ck->tensors) {
       tensors.push_back({{"name", t.name},
                          {"file_name", t.file_name},
-                         {"dtype", DTypeName(t.dtype)},
+                         {"dtype", t.PrecisionName()},
                          {"shape", t.shape},
-                         {"bytes", t.nbytes},
+                         {"bytes", t.StoredBytes()},
                          {"file", t.file},
                          {"offset", t.file_offset}});
     }
@@ -130,13 +131,13 @@ void Run(const InspectFlags& flags) {
   }
   std::printf("\n%-52s %-6s %-16s %12s\n", "tensor", "dtype", "shape", "bytes");
   for (const auto& t : ck->tensors) {
-    std::printf("%-52s %-6s %-16s %12llu\n", t.name.c_str(), std::string(DTypeName(t.dtype)).c_str(),
-                ShapeString(t.shape).c_str(), (unsigned long long)t.nbytes);
+    std::printf("%-52s %-6s %-16s %12llu\n", t.name.c_str(), t.PrecisionName().c_str(),
+                ShapeString(t.shape).c_str(), (unsigned long long)t.StoredBytes());
   }
   std::printf("\n%zu tensors, %.3f M weights, %s, %.2f bits per weight\n", ck->tensors.size(),
               total_elems / 1e6, HumanBytes(static_cast<double>(total_bytes)).c_str(), bits_per_weight);
   for (const auto& [dtype, agg] : by_dtype) {
-    std::printf("  %-6s %14lld weights %12s\n", dtype.c_str(), (long long)agg.first,
+    std::printf("  %-14s %14lld weights %12s\n", dtype.c_str(), (long long)agg.first,
                 HumanBytes(static_cast<double>(agg.second)).c_str());
   }
   if (flags.metadata) {
