@@ -13,6 +13,7 @@ for the plot, optional).
 import argparse
 import json
 import os
+import shlex
 import subprocess
 import sys
 
@@ -48,7 +49,7 @@ def main():
         out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
         r = json.loads(out)
         load = r["load"]
-        rows.append({"config": name, "flags": " ".join(flags), "ppl": r["ppl"], "ppl_stderr": r["ppl_stderr"],
+        rows.append({"config": name, "flags": shlex.join(flags), "ppl": r["ppl"], "ppl_stderr": r["ppl_stderr"],
                      "bits_per_weight": load.get("bits_per_weight", 16.0),
                      "weight_bytes": load["weight_bytes"]})
         print(f"{name:55s} ppl {r['ppl']:.4f}  {load.get('bits_per_weight', 16.0):.3f} bits/weight", file=sys.stderr)
