@@ -66,7 +66,9 @@ Result<std::string> QuantizationConfig(const CompiledPlan& plan) {
   q["config_groups"] = groups;
   q["ignore"] = ignore;
   q["kv_cache_scheme"] = nullptr;
-  q["sparsity_config"] = nlohmann::ordered_json::object();
+  // No "sparsity_config" key: compressed-tensors (0.9.4 .. 0.12) treats any present value, even {},
+  // as a sparsity compressor to look up by its "format" and fails on the missing name; its own
+  // writer leaves the key out for dense models. vLLM reads a missing key as no sparsity.
   q["global_compression_ratio"] = nullptr;
   return q.dump();
 }
