@@ -55,10 +55,16 @@ Result<std::string> QuantizationConfig(const CompiledPlan& plan) {
     groups["group_" + std::to_string(i)] = g;
   }
   std::vector<std::string> ignore;
+  bool has_lm_head = false;
   for (const auto& t : plan.tensors) {
     const bool linear = RoleInfo(t.id.role).is_matrix && t.id.role != TensorRole::kEmbed;
     if (linear && !t.precision.IsQuantized()) ignore.push_back(ModulePrefix(t.name));
+    has_lm_head |= t.id.role == TensorRole::kLmHead;
   }
+  // With tied embeddings there is no lm_head tensor, but HF transformers still builds an
+  // nn.Linear lm_head; without this entry the "Linear" target quantizes it (compressed-tensors
+  // attaches an uninitialized scale to it and the logits come out garbage).
+  if (!has_lm_head) ignore.push_back("lm_head");
   nlohmann::ordered_json q;
   q["quant_method"] = "compressed-tensors";
   q["format"] = "pack-quantized";
