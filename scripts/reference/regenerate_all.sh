@@ -4,6 +4,7 @@
 #   2. the rtnq binary (only its `synth` command is used, to write the synthetic models)
 #   3. scripts/reference/llamacpp_ref.py  -> tests/golden/stories260K_llamacpp.json
 #      scripts/reference/hf_ref.py        -> tests/golden/hf_synth_*.json
+#      scripts/reference/export_ref.py    -> tests/golden/export_*.json
 # Env: RTNQ_DATA (default ../shared/data), RTNQ_BUILD_DIR (default build/release).
 # Takes about 10-15 minutes with a ready venv (perplexity over six GGUFs dominates).
 set -euo pipefail
@@ -21,5 +22,7 @@ echo "regenerate_all: llama.cpp references (stories260K)"
 .venv/bin/python scripts/reference/llamacpp_ref.py
 echo "regenerate_all: HF transformers references (synthetic models)"
 .venv/bin/python scripts/reference/hf_ref.py --rtnq "$build_dir/tools/rtnq/rtnq"
+echo "regenerate_all: export references (compressed-tensors, GPTQ decoder, gguf-py + llama.cpp)"
+.venv/bin/python scripts/reference/export_ref.py --rtnq "$build_dir/tools/rtnq/rtnq"
 du -ch tests/golden/*.json | tail -n 1
 git status --short tests/golden || true
