@@ -4,6 +4,8 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <cmath>
+#include <cstring>
 #include <fstream>
 
 #include "testing/paths.h"
@@ -132,6 +134,82 @@ TEST(Cli, BatchedGenerateEqualsSingleRuns) {
               jb["sequences"][i]["tokens"])
         << prompts[i];
   }
+}
+
+TEST(Cli, FitShows405BAtRtn4OnFourH100sButNotBf16) {
+  auto rtn4 = RunCommand(Rtnq() + " fit llama-3.1-405b --quant rtn4 --devices 4xH100-80GB --json");
+  auto bf16 = RunCommand(Rtnq() + " fit llama-3.1-405b --devices 4xH100-80GB --json");
+  ASSERT_EQ(rtn4.exit_code, 0) << rtn4.err;
+  ASSERT_EQ(bf16.exit_code, 0) << bf16.err;
+  const auto a = nlohmann::json::parse(rtn4.out), b = nlohmann::json::parse(bf16.out);
+  EXPECT_TRUE(a["fits"].get<bool>());
+  EXPECT_FALSE(b["fits"].get<bool>());
+  EXPECT_GT(a["max_kv_tokens"].get<int64_t>(), 100000);
+  ExpectOneLineError(RunCommand(Rtnq() + " fit llama-3.1-405b --devices 4xTPU"), "fit", "unknown device");
+}
+
+TEST(Cli, QuantizeDryRunShowsPlanAndFallbacks) {
+  auto r = RunCommand(Rtnq() + " quantize " + Stories("stories260K-F32.gguf") +
+                      " --quant rtn4:g32 --upcast-layers first:1 --dry-run --json");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  int int8 = 0, kept_down = 0;
+  for (const auto& t : j["tensors"]) {
+    if (t["precision"].get<std::string>().rfind("int8", 0) == 0) ++int8;
+    if (t["name"].get<std::string>().find("down_proj") != std::string::npos && t["precision"] == "keep") {
+      EXPECT_NE(t["note"].get<std::string>().find("172"), std::string::npos);
+      ++kept_down;
+    }
+  }
+  EXPECT_EQ(int8, 6);  // q k v o gate up of layer 0 (down_proj falls back to keep)
+  EXPECT_EQ(kept_down, 5);
+  ExpectOneLineError(RunCommand(Rtnq() + " quantize " + Stories("stories260K-F32.gguf") + " --quant rtn5 --dry-run"),
+                     "quantize", "valid precisions");
+  ExpectOneLineError(RunCommand(Rtnq() + " quantize " + Stories("stories260K-F32.gguf") +
+                                " --quant rtn4:g32 --strict --dry-run"),
+                     "quantize", "down_proj");
+  ExpectOneLineError(RunCommand(Rtnq() + " quantize " + Stories("stories260K-F32.gguf") +
+                                " --quant rtn4 --rule 'layers=7 -> int8' --dry-run"),
+                     "quantize", "--rule");
+}
+
+TEST(Cli, QuantizeWritesAtomicallyAndNeverOverwritesUnasked) {
+  testing::TempDir dir;
+  const std::string out = dir.path() + "/q.gguf";
+  const std::string cmd = Rtnq() + " quantize " + Stories("stories260K-F32.gguf") +
+                          " --quant rtn8:g32 --format gguf -o " + out;
+  auto first = RunCommand(cmd);
+  ASSERT_EQ(first.exit_code, 0) << first.err;
+  ExpectOneLineError(RunCommand(cmd), "quantize", "--force");
+  EXPECT_EQ(RunCommand(cmd + " --force").exit_code, 0);
+  // A failing export (GPTQ cannot hold stories260K's 172-row gate_proj at 4 bits) leaves nothing.
+  const std::string gptq = dir.path() + "/gptq";
+  ExpectOneLineError(RunCommand(Rtnq() + " quantize " + Stories("stories260K-F32.gguf") +
+                                " --quant rtn4:g32 --format gptq -o " + gptq),
+                     "quantize", "gate_proj");
+  EXPECT_EQ(RunCommand("ls " + dir.path()).out, "q.gguf\n");
+}
+
+TEST(Cli, NonFiniteWeightsNameTheTensor) {
+  testing::TempDir dir;
+  std::string bytes = testing::ReadAll(Stories("stories260K-F32.gguf"));
+  auto ck = RunCommand(Rtnq() + " inspect " + Stories("stories260K-F32.gguf") + " --json");
+  const auto j = nlohmann::json::parse(ck.out);
+  uint64_t offset = 0;
+  for (const auto& t : j["tensors"]) {
+    if (t["name"] == "model.layers.2.mlp.up_proj.weight") offset = t["offset"].get<uint64_t>();
+  }
+  ASSERT_GT(offset, 0u);
+  const float nan = std::nanf("");
+  std::memcpy(&bytes[offset + 4 * 70], &nan, 4);
+  const std::string path = dir.path() + "/nan.gguf";
+  std::ofstream(path, std::ios::binary).write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  ExpectOneLineError(RunCommand(Rtnq() + " perplexity " + path + " -f " + testing::DataDir() +
+                                "/text/tinystories_val.txt --quant rtn4:g32 --chunks 1"),
+                     "perplexity", "model.layers.2.mlp.up_proj.weight");
+  auto allowed = RunCommand(Rtnq() + " quantize " + path + " --quant rtn4:g32 --allow-nonfinite -o " +
+                            dir.path() + "/ok.gguf --format gguf");
+  EXPECT_EQ(allowed.exit_code, 0) << allowed.err;
 }
 
 }  // namespace

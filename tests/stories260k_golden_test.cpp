@@ -138,7 +138,9 @@ TEST(Stories260kGolden, PerplexityMatchesLlamaPerplexity) {
     ASSERT_TRUE(r.ok()) << r.status().message();
     const auto& ref = golden["results"][type];
     const double want = chunks == 0 ? ref["ppl"].get<double>() : ref["chunk_ppl"][chunks - 1].get<double>();
-    if (chunks == 0) EXPECT_EQ(r->chunks, ref["n_chunk"].get<int>());
+    if (chunks == 0) {
+      EXPECT_EQ(r->chunks, ref["n_chunk"].get<int>());
+    }
     EXPECT_NEAR(r->ppl / want, 1.0, 1e-3) << type << ": rtnq " << r->ppl << ", llama.cpp " << want;
   }
 }

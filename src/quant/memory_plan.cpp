@@ -103,7 +103,7 @@ Result<FitResult> FitOnDevices(const ModelConfig& config, const CompiledPlan& pl
                                            r.kv_bytes_per_token);
     r.max_context = std::min<int64_t>(r.max_kv_tokens, config.max_position_embeddings);
     for (int64_t ctx : {2048, 8192, 32768, 131072}) {
-      if (ctx > config.max_position_embeddings) break;
+      if (ctx > config.max_position_embeddings || r.max_kv_tokens < ctx) break;
       r.batch_at_context.push_back({ctx, r.max_kv_tokens / ctx});
     }
   }
