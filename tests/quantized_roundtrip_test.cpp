@@ -52,9 +52,11 @@ CompiledPlan WithScaleDType(CompiledPlan plan, DType dtype) {
   return plan;
 }
 
-std::vector<float> Logits(const Checkpoint& ck, const CompiledPlan* plan) {
+std::vector<float> Logits(const Checkpoint& ck, const CompiledPlan* plan,
+                          WeightPrecision precision = WeightPrecision::kAsStored) {
   ModelOptions options;
   options.plan = plan;
+  options.precision = precision;
   options.threads = 2;
   auto model = Model::Load(ck, options);
   EXPECT_TRUE(model.ok()) << model.status().message();
@@ -142,8 +144,14 @@ TEST_P(QuantizedRoundTrip, LoadedLogitsEqualOnTheFlyQuantization) {
 
   const std::vector<float> on_the_fly = Logits(*src, &reference);
   ASSERT_FALSE(on_the_fly.empty());
-  // Loaded as stored (no plan): bitwise the on-the-fly model.
+  // Loaded as stored (no plan): bitwise the on-the-fly model, with nothing re-quantized.
   EXPECT_EQ(Logits(*out, nullptr), on_the_fly);
+  {
+    auto model = Model::Load(*out, ModelOptions{});
+    ASSERT_TRUE(model.ok()) << model.status().message();
+    EXPECT_EQ((*model)->load_stats().quantized_tensors, 0);
+    EXPECT_GT((*model)->load_stats().quantized_bytes, 0u);
+  }
   // A plan equal to the stored precisions packs them as stored too.
   auto same = Compile(*out, c.plan);
   ASSERT_TRUE(same.ok()) << same.status().message();
@@ -152,6 +160,8 @@ TEST_P(QuantizedRoundTrip, LoadedLogitsEqualOnTheFlyQuantization) {
   // The same weights pre-dequantized to F32 (RTN kernels' contract: bitwise equal).
   auto dequantized = Dequantize(*out);
   EXPECT_EQ(Logits(dequantized->ck, nullptr), on_the_fly);
+  // --precision f32 decodes the stored weights to F32 panels: the same values again.
+  EXPECT_EQ(Logits(*out, nullptr, WeightPrecision::kF32), Logits(dequantized->ck, nullptr, WeightPrecision::kF32));
 
   // A plan that changes the precision re-quantizes from the dequantized rows: bitwise what the
   // same plan gives on the pre-dequantized copy.
@@ -195,7 +205,8 @@ INSTANTIATE_TEST_SUITE_P(
              "default int4:g32\nlayers=first:1 -> int8:row\n"},
         Case{"GptqQwenInt4G32LmHead", "tiny-qwen2", ExportFormat::kGptq,
              "default int4:g32\nmodules=lm_head -> int4:g32\n"},
-        Case{"GptqQwenInt8G32", "tiny-qwen2", ExportFormat::kGptq, "default int8:g32\n"}),
+        Case{"GptqQwenInt8G32", "tiny-qwen2", ExportFormat::kGptq, "default int8:g32\n"},
+        Case{"GptqLlamaInt4G64KeepsMisfits", "tiny-llama3", ExportFormat::kGptq, "default int4:g64\n"}),
     [](const ::testing::TestParamInfo<Case>& info) { return info.param.name; });
 
 TEST(QuantizedCli, QuantizeThenInspectShowsPrecisions) {

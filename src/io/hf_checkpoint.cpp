@@ -423,7 +423,11 @@ Status ApplyCompressedTensors(const Json& qc, const std::string& where, Checkpoi
     v.code_row_bytes = static_cast<uint64_t>(words) * 4;
     v.file = packed->file;
     v.file_offset = packed->file_offset;
-    v.rtn = RtnFormat{scheme, static_cast<int32_t>(scale_cols == 1 ? 0 : k / scale_cols), scale_dtype};
+    // A group spanning exactly the row is kept as the config states it (g64 at K = 64), so the
+    // view compares equal to the plan that wrote it.
+    const bool config_group = group != nullptr && !group->channel && group->group_size == k / scale_cols;
+    v.rtn = RtnFormat{scheme, static_cast<int32_t>(scale_cols == 1 && !config_group ? 0 : k / scale_cols),
+                      scale_dtype};
     v.scales = scale->data;
     v.scales_nbytes = scale->nbytes;
     RTNQ_RETURN_IF_ERROR(ValidateQuantizedView(v));
@@ -616,7 +620,9 @@ Status ApplyGptq(const Json& qc, const std::string& where, Checkpoint* ck) {
       }
     }
     RTNQ_ASSIGN_OR_RETURN(RtnScheme scheme, SchemeForBits(module_bits, qweight->name));
-    const RtnFormat f{scheme, static_cast<int32_t>(groups == 1 ? 0 : g_len), scale_dtype};
+    // As for compressed-tensors, a group_size equal to K stays a group (not "row").
+    const bool config_group = has_group && module_group == g_len;
+    const RtnFormat f{scheme, static_cast<int32_t>(groups == 1 && !config_group ? 0 : g_len), scale_dtype};
     RTNQ_RETURN_IF_ERROR(f.CheckShape(n, k).WithContext(qweight->name));
     std::shared_ptr<uint8_t[]> buf = RepackGptq(*qweight, *scales, f, n, k);
     TensorView v;

@@ -43,7 +43,8 @@ Precision WeightLoader::PrecisionOf(const TensorId& id) const {
 
 Precision WeightLoader::EffectivePrecision(const TensorId& id) const {
   const Precision p = PrecisionOf(id);
-  if (p.kind != Precision::Kind::kKeep) return p;
+  // --precision f32/bf16 asks for every weight decoded; as-stored keeps RTN weights RTN.
+  if (p.kind != Precision::Kind::kKeep || options_.precision != WeightPrecision::kAsStored) return p;
   const TensorView* v = ck_.Find(CanonicalName(id));
   if (v != nullptr && v->rtn) return Precision{Precision::Kind::kRtn, *v->rtn};
   return p;

@@ -44,7 +44,7 @@ class WeightLoader {
   // The plan's precision for `id` (kKeep when there is no plan or it does not list the tensor).
   Precision PrecisionOf(const TensorId& id) const;
   // What `id` is loaded as: the plan's precision, or the stored RTN format of a quantized view
-  // the plan keeps.
+  // the plan keeps (with WeightPrecision::kAsStored; kF32 / kBF16 decode it).
   Precision EffectivePrecision(const TensorId& id) const;
   Result<PackedWeight> LoadDense(const std::vector<const TensorView*>& parts, const Precision& p);
   Result<PackedWeight> LoadRtn(const std::vector<const TensorView*>& parts, const RtnFormat& f);
