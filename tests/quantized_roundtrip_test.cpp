@@ -102,6 +102,8 @@ struct Case {
   std::string plan;
 };
 
+void PrintTo(const Case& c, std::ostream* os) { *os << c.name; }
+
 class QuantizedRoundTrip : public ::testing::TestWithParam<Case> {};
 
 TEST_P(QuantizedRoundTrip, LoadedLogitsEqualOnTheFlyQuantization) {

@@ -204,6 +204,8 @@ std::string ExpectedName(const Scheme& s) {
   return f.Name();
 }
 
+void PrintTo(const Scheme& s, std::ostream* os) { *os << s.method << " int" << s.bits << " g" << s.group; }
+
 class QuantizedReadTest : public ::testing::TestWithParam<Scheme> {};
 
 TEST_P(QuantizedReadTest, ViewsDecodeToTheLevelsTimesScales) {

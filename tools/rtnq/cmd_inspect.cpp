@@ -129,9 +129,9 @@ void Run(const InspectFlags& flags) {
   } else {
     std::printf("tokenizer:  none (pass --tokenizer)\n");
   }
-  std::printf("\n%-52s %-6s %-16s %12s\n", "tensor", "dtype", "shape", "bytes");
+  std::printf("\n%-52s %-14s %-16s %12s\n", "tensor", "dtype", "shape", "bytes");
   for (const auto& t : ck->tensors) {
-    std::printf("%-52s %-6s %-16s %12llu\n", t.name.c_str(), t.PrecisionName().c_str(),
+    std::printf("%-52s %-14s %-16s %12llu\n", t.name.c_str(), t.PrecisionName().c_str(),
                 ShapeString(t.shape).c_str(), (unsigned long long)t.StoredBytes());
   }
   std::printf("\n%zu tensors, %.3f M weights, %s, %.2f bits per weight\n", ck->tensors.size(),
