@@ -11,6 +11,7 @@
 #include "format/dtype.h"
 #include "io/checkpoint_readers.h"
 #include "io/gguf.h"
+#include "io/gguf_writer.h"
 #include "testing/paths.h"
 
 namespace rtnq {
@@ -108,18 +109,6 @@ void PutPayload(Bytes& b, GgufType t, const GgufValue& v) {
 void PutValue(Bytes& b, const GgufValue& v) {
   Put<uint32_t>(b, static_cast<uint32_t>(v.type));
   PutPayload(b, v.type, v);
-}
-
-uint32_t GgmlTypeId(DType t) {
-  switch (t) {
-    case DType::kF32: return 0;
-    case DType::kF16: return 1;
-    case DType::kQ4_0: return 2;
-    case DType::kQ4_1: return 3;
-    case DType::kQ8_0: return 8;
-    case DType::kBF16: return 30;
-    default: return 99;
-  }
 }
 
 struct TensorToWrite {

@@ -104,11 +104,7 @@ Result<ExportResult> ExportCompressedTensors(const Checkpoint& checkpoint, const
   for (const TensorDecision& d : plan.tensors) {
     const TensorDecision* decision = &d;
     if (!d.precision.IsQuantized()) {
-      const TensorView* view = checkpoint.Find(d.name);
-      tensors.push_back({{d.name, KeptDType(view->dtype), d.shape}, [view, &result](std::vector<uint8_t>& out) {
-                           result.source_bytes += view->nbytes;
-                           return AppendKeptTensor(*view, out);
-                         }});
+      tensors.push_back(KeptOutput(checkpoint, d, &result));
       continue;
     }
     const RtnFormat f = d.precision.rtn;
@@ -141,14 +137,8 @@ Result<ExportResult> ExportCompressedTensors(const Checkpoint& checkpoint, const
                          return Status::Ok();
                        }});
   }
-  const std::vector<std::pair<std::string, std::string>> metadata = {
-      {"rtnq.plan", options.plan_text},
-      {"rtnq.arithmetic", RtnArithmeticName(options.quantize.arithmetic)},
-      {"rtnq.source", checkpoint.path}};
-  RTNQ_RETURN_IF_ERROR(WriteSafetensorsModel(dir->temp_path(), tensors, metadata, options, &result));
-  RTNQ_RETURN_IF_ERROR(WriteHfSideFiles(dir->temp_path(), checkpoint, qconfig, &result));
-  RTNQ_RETURN_IF_ERROR(dir->Commit());
-  for (auto& f : result.files) f.replace(0, dir->temp_path().size(), options.output);
+  RTNQ_RETURN_IF_ERROR(WriteHfExport(dir->temp_path(), checkpoint, tensors, qconfig, options, &result));
+  RTNQ_RETURN_IF_ERROR(CommitExport(*dir, &result));
   return result;
 }
 

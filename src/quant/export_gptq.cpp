@@ -112,11 +112,7 @@ Result<ExportResult> ExportGptq(const Checkpoint& checkpoint, const CompiledPlan
   for (const TensorDecision& d : plan.tensors) {
     const TensorDecision* decision = &d;
     if (!d.precision.IsQuantized()) {
-      const TensorView* view = checkpoint.Find(d.name);
-      tensors.push_back({{d.name, KeptDType(view->dtype), d.shape}, [view, &result](std::vector<uint8_t>& out) {
-                           result.source_bytes += view->nbytes;
-                           return AppendKeptTensor(*view, out);
-                         }});
+      tensors.push_back(KeptOutput(checkpoint, d, &result));
       continue;
     }
     // GPTQ scales are fp16: quantize against fp16 scales so the stored scales are the ones used.
@@ -160,18 +156,12 @@ Result<ExportResult> ExportGptq(const Checkpoint& checkpoint, const CompiledPlan
                          return Status::Ok();
                        }});
   }
-  const std::vector<std::pair<std::string, std::string>> metadata = {
-      {"rtnq.plan", options.plan_text},
-      {"rtnq.arithmetic", RtnArithmeticName(options.quantize.arithmetic)},
-      {"rtnq.source", checkpoint.path}};
-  RTNQ_RETURN_IF_ERROR(WriteSafetensorsModel(dir->temp_path(), tensors, metadata, options, &result));
-  RTNQ_RETURN_IF_ERROR(WriteHfSideFiles(dir->temp_path(), checkpoint, qconfig, &result));
+  RTNQ_RETURN_IF_ERROR(WriteHfExport(dir->temp_path(), checkpoint, tensors, qconfig, options, &result));
   // Older GPTQ loaders read quantize_config.json instead of config.json's quantization_config.
   const std::string qc_path = dir->temp_path() + "/quantize_config.json";
   RTNQ_RETURN_IF_ERROR(WriteFileAtomic(qc_path, nlohmann::json::parse(qconfig).dump(2) + "\n", false));
   result.files.push_back(qc_path);
-  RTNQ_RETURN_IF_ERROR(dir->Commit());
-  for (auto& f : result.files) f.replace(0, dir->temp_path().size(), options.output);
+  RTNQ_RETURN_IF_ERROR(CommitExport(*dir, &result));
   return result;
 }
 

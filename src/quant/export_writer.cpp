@@ -29,6 +29,16 @@ Status AppendKeptTensor(const TensorView& view, std::vector<uint8_t>& out) {
   return Status::Ok();
 }
 
+OutputTensor KeptOutput(const Checkpoint& checkpoint, const TensorDecision& decision, ExportResult* result) {
+  const TensorView* view = checkpoint.Find(decision.name);
+  return {{decision.name, KeptDType(view->dtype), decision.shape}, [view, result](std::vector<uint8_t>& out) {
+            result->source_bytes += view->nbytes;
+            return AppendKeptTensor(*view, out);
+          }};
+}
+
+namespace {
+
 Status WriteSafetensorsModel(const std::string& dir, const std::vector<OutputTensor>& tensors,
                              const std::vector<std::pair<std::string, std::string>>& metadata,
                              const ExportOptions& options, ExportResult* result) {
@@ -52,6 +62,8 @@ Status WriteSafetensorsModel(const std::string& dir, const std::vector<OutputTen
   return Status::Ok();
 }
 
+}  // namespace
+
 std::string TorchDType(const Checkpoint& checkpoint) {
   uint64_t counts[3] = {0, 0, 0};  // f32, f16, bf16
   for (const auto& t : checkpoint.tensors) {
@@ -61,6 +73,8 @@ std::string TorchDType(const Checkpoint& checkpoint) {
   if (counts[2] >= counts[0] && counts[2] >= counts[1]) return "bfloat16";
   return counts[1] > counts[0] ? "float16" : "float32";
 }
+
+namespace {
 
 Status WriteHfSideFiles(const std::string& dir, const Checkpoint& checkpoint,
                         const std::string& quantization_config_json, ExportResult* result) {
@@ -86,6 +100,25 @@ Status WriteHfSideFiles(const std::string& dir, const Checkpoint& checkpoint,
       RTNQ_RETURN_IF_ERROR(write(name, text));
     }
   }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status WriteHfExport(const std::string& dir, const Checkpoint& checkpoint,
+                     const std::vector<OutputTensor>& tensors, const std::string& quantization_config_json,
+                     const ExportOptions& options, ExportResult* result) {
+  const std::vector<std::pair<std::string, std::string>> metadata = {
+      {"rtnq.plan", options.plan_text},
+      {"rtnq.arithmetic", RtnArithmeticName(options.quantize.arithmetic)},
+      {"rtnq.source", checkpoint.path}};
+  RTNQ_RETURN_IF_ERROR(WriteSafetensorsModel(dir, tensors, metadata, options, result));
+  return WriteHfSideFiles(dir, checkpoint, quantization_config_json, result);
+}
+
+Status CommitExport(AtomicDirectory& dir, ExportResult* result) {
+  RTNQ_RETURN_IF_ERROR(dir.Commit());
+  for (auto& f : result->files) f.replace(0, dir.temp_path().size(), dir.path());
   return Status::Ok();
 }
 

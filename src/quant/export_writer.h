@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "base/file.h"
 #include "io/checkpoint.h"
 #include "io/safetensors_writer.h"
 #include "quant/export.h"
@@ -24,15 +25,19 @@ struct OutputTensor {
 DType KeptDType(DType source);
 Status AppendKeptTensor(const TensorView& view, std::vector<uint8_t>& out);
 
-// Writes the tensors into DIR/model.safetensors (sharded above 4 GiB) with `metadata`.
-Status WriteSafetensorsModel(const std::string& dir, const std::vector<OutputTensor>& tensors,
-                             const std::vector<std::pair<std::string, std::string>>& metadata,
-                             const ExportOptions& options, ExportResult* result);
+// The output of a tensor the plan keeps: its bytes as stored (counted as source read).
+OutputTensor KeptOutput(const Checkpoint& checkpoint, const TensorDecision& decision, ExportResult* result);
 
-// config.json with a quantization_config, generation_config.json, and the tokenizer files of an
-// HF source (tokenizer.json, tokenizer_config.json, special_tokens_map.json) copied verbatim.
-Status WriteHfSideFiles(const std::string& dir, const Checkpoint& checkpoint,
-                        const std::string& quantization_config_json, ExportResult* result);
+// Writes an HF directory into `dir`: the tensors as model.safetensors (sharded above 4 GiB, with
+// rtnq.plan / rtnq.arithmetic / rtnq.source metadata), config.json with `quantization_config_json`,
+// generation_config.json, and an HF source's tokenizer files (tokenizer.json, tokenizer_config.json,
+// special_tokens_map.json) copied verbatim.
+Status WriteHfExport(const std::string& dir, const Checkpoint& checkpoint,
+                     const std::vector<OutputTensor>& tensors, const std::string& quantization_config_json,
+                     const ExportOptions& options, ExportResult* result);
+
+// Moves the finished directory into place and reports the files under their final names.
+Status CommitExport(AtomicDirectory& dir, ExportResult* result);
 
 // "bfloat16", "float16" or "float32": the dtype most kept tensors have.
 std::string TorchDType(const Checkpoint& checkpoint);
