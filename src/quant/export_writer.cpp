@@ -67,6 +67,7 @@ Status WriteSafetensorsModel(const std::string& dir, const std::vector<OutputTen
 std::string TorchDType(const Checkpoint& checkpoint) {
   uint64_t counts[3] = {0, 0, 0};  // f32, f16, bf16
   for (const auto& t : checkpoint.tensors) {
+    if (t.IsQuantized()) continue;  // RTN views: their kept form is decided per tensor
     const DType d = KeptDType(t.dtype);
     counts[d == DType::kF32 ? 0 : d == DType::kF16 ? 1 : 2] += t.nbytes;
   }

@@ -7,6 +7,7 @@
 #include "common.h"
 #include "io/hf_config.h"
 #include "plan_flags.h"
+#include "quant/quantize_model.h"
 #include "quant/memory_plan.h"
 
 namespace rtnq::cli {
@@ -22,30 +23,51 @@ struct FitFlags {
   bool json = false;
 };
 
-// The model's configuration and stored dtypes, from a named shape, a config.json / HF directory
-// (no weights needed), or any checkpoint.
-Result<std::pair<ModelConfig, std::vector<TensorSource>>> Describe(const std::string& model) {
-  std::pair<ModelConfig, std::vector<TensorSource>> out;
+// A model to fit: a named shape, a config.json / HF directory (no weights needed), or any checkpoint.
+struct FitModel {
+  ModelConfig config;
+  std::vector<TensorSource> sources;
+  std::optional<Checkpoint> checkpoint;
+};
+
+Result<FitModel> Describe(const std::string& model) {
+  FitModel out;
   DType dtype = DType::kBF16;
   if (auto shape = KnownShape(model)) {
-    out.first = *shape;
-  } else if (IsDirectory(model) || model.ends_with("config.json")) {
-    const std::string path = IsDirectory(model) ? model + "/config.json" : model;
-    RTNQ_ASSIGN_OR_RETURN(HfConfig hf, ReadHfConfig(path));
-    out.first = hf.config;
+    out.config = *shape;
+  } else if (IsDirectory(model) && !PathExists(model + "/config.json")) {
+    return Err("{}: no config.json", model);
+  } else if (model.ends_with("config.json") ||
+             (IsDirectory(model) && !PathExists(model + "/model.safetensors") &&
+              !PathExists(model + "/model.safetensors.index.json"))) {
+    // Only the configuration: enough to size the model.
+    RTNQ_ASSIGN_OR_RETURN(HfConfig hf, ReadHfConfig(IsDirectory(model) ? model + "/config.json" : model));
+    out.config = hf.config;
     if (hf.torch_dtype == "float32") dtype = DType::kF32;
     if (hf.torch_dtype == "float16") dtype = DType::kF16;
   } else {
     RTNQ_ASSIGN_OR_RETURN(Checkpoint ck, OpenCheckpoint(model));
-    out.first = ck.config;
-    for (const TensorId& id : RequiredTensors(ck.config)) {
-      out.second.push_back({id, ck.Find(CanonicalName(id))->dtype});
-    }
+    out.config = ck.config;
+    out.checkpoint = std::move(ck);
     return out;
   }
-  RTNQ_RETURN_IF_ERROR(out.first.Validate().WithContext(model));
-  for (const TensorId& id : RequiredTensors(out.first)) out.second.push_back({id, dtype});
+  RTNQ_RETURN_IF_ERROR(out.config.Validate().WithContext(model));
+  for (const TensorId& id : RequiredTensors(out.config)) out.sources.push_back({id, dtype});
   return out;
+}
+
+// Compiles the plan; tensors an already-quantized checkpoint stores as RTN and the plan keeps stay
+// quantized in memory, so they count their stored bytes.
+Result<CompiledPlan> CompileForFit(const QuantPlan& plan, const FitModel& model, bool strict) {
+  if (!model.checkpoint) return CompilePlan(plan, model.config, model.sources, strict);
+  RTNQ_ASSIGN_OR_RETURN(CompiledPlan compiled, CompilePlanForCheckpoint(plan, *model.checkpoint, strict));
+  for (TensorDecision& d : compiled.tensors) {
+    const TensorView* view = model.checkpoint->Find(d.name);
+    if (d.precision.kind != Precision::Kind::kKeep || view == nullptr || !view->IsQuantized()) continue;
+    compiled.total_bytes += view->StoredBytes() - d.bytes;
+    d.bytes = view->StoredBytes();
+  }
+  return compiled;
 }
 
 void Run(FitFlags& flags) {
@@ -53,13 +75,13 @@ void Run(FitFlags& flags) {
   if (!model.ok()) return Fail("fit", model.status());
   auto plan = flags.plan.Build();
   if (!plan.ok()) return Fail("fit", plan.status());
-  auto compiled = CompilePlan(*plan, model->first, model->second, flags.plan.strict);
+  auto compiled = CompileForFit(*plan, *model, flags.plan.strict);
   if (!compiled.ok()) return Fail("fit", compiled.status());
   auto devices = ParseDeviceSpec(flags.devices);
   if (!devices.ok()) return Fail("fit", devices.status());
   flags.options.reserve_bytes = static_cast<uint64_t>(flags.reserve_gib * 1073741824.0);
   flags.options.kv_bytes_per_element = flags.kv_dtype == "fp8" ? 1 : 2;
-  auto fit = FitOnDevices(model->first, *compiled, *devices, flags.options);
+  auto fit = FitOnDevices(model->config, *compiled, *devices, flags.options);
   if (!fit.ok()) return Fail("fit", fit.status());
   const double gib = 1073741824.0;
 
