@@ -53,15 +53,22 @@ void PackedWeight::SetRtnRows(int64_t r0, int64_t rows, const uint8_t* codes, co
       const float s = RtnScale(rtn_, scale, g);
       std::memcpy(grp + rr * 4, &s, 4);
       uint8_t* cb = grp + 64;
-      for (int64_t kk = 0; kk < group_; ++kk) {
-        const int64_t c = g * group_ + kk;
-        if (rtn_.scheme == RtnScheme::kInt8) {
-          cb[kk * kPanelRows + rr] = static_cast<uint8_t>(code[c] ^ 0x80);
-        } else {
-          const uint8_t nib = (c & 1) ? code[c >> 1] >> 4 : code[c >> 1] & 0x0f;
-          uint8_t& byte = cb[(kk / 8) * 64 + rr * 4 + (kk % 8) / 2];
-          byte = static_cast<uint8_t>((kk & 1) ? (byte & 0x0f) | (nib << 4) : (byte & 0xf0) | nib);
-        }
+      const int64_t c0 = g * group_;
+      if (rtn_.scheme == RtnScheme::kInt8) {
+        for (int64_t kk = 0; kk < group_; ++kk) cb[kk * kPanelRows + rr] = static_cast<uint8_t>(code[c0 + kk] ^ 0x80);
+        continue;
+      }
+      // int4: the panel keeps 8 k of a row as the 4 canonical bytes that hold them (even k in the
+      // low nibble), so whole 8-k chunks are plain 4-byte copies.
+      int64_t kk = 0;
+      if (c0 % 2 == 0) {
+        for (; kk + 8 <= group_; kk += 8) std::memcpy(cb + (kk / 8) * 64 + rr * 4, code + (c0 + kk) / 2, 4);
+      }
+      for (; kk < group_; ++kk) {
+        const int64_t c = c0 + kk;
+        const uint8_t nib = (c & 1) ? code[c >> 1] >> 4 : code[c >> 1] & 0x0f;
+        uint8_t& byte = cb[(kk / 8) * 64 + rr * 4 + (kk % 8) / 2];
+        byte = static_cast<uint8_t>((kk & 1) ? (byte & 0x0f) | (nib << 4) : (byte & 0xf0) | nib);
       }
     }
   }

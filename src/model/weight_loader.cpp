@@ -175,18 +175,17 @@ Result<PackedWeight> WeightLoader::LoadRtn(const std::vector<const TensorView*>&
           data = row.data();
           dtype = DType::kF32;
         }
-        if (!qopt.allow_nonfinite) {
-          if (auto bad = FindNonFinite(data, dtype, 1, k)) {
-            std::lock_guard<std::mutex> lock(mu);
-            if (error.ok()) {
-              error = Err("{}: tensor {}: non-finite weight {} at row {}, column {} "
-                          "(allow_nonfinite quantizes anyway)",
-                          v->file.empty() ? ck_.path : v->file, v->name, bad->value, r, bad->col);
-            }
-            return;
+        const bool finite = RtnQuantizeRow(data, dtype, k, f, qopt.arithmetic, codes.data(), scales.data());
+        if (!finite && !qopt.allow_nonfinite) {
+          const auto bad = FindNonFinite(data, dtype, 1, k);
+          std::lock_guard<std::mutex> lock(mu);
+          if (error.ok()) {
+            error = Err("{}: tensor {}: non-finite weight {} at row {}, column {} "
+                        "(use --allow-nonfinite to quantize anyway)",
+                        v->file.empty() ? ck_.path : v->file, v->name, bad->value, r, bad->col);
           }
+          return;
         }
-        RtnQuantizeRow(data, dtype, k, f, qopt.arithmetic, codes.data(), scales.data());
         w.SetRtnRows(row0 + static_cast<int64_t>(r), 1, codes.data(), scales.data());
       }
     };

@@ -42,19 +42,18 @@ Result<RtnMatrix> QuantizeTensor(const TensorView& view, const RtnFormat& format
         src = row.data();
         src_dtype = DType::kF32;
       }
-      if (!options.allow_nonfinite) {
-        if (auto bad = FindNonFinite(src, src_dtype, 1, rows.cols())) {
-          std::lock_guard<std::mutex> lock(mu);
-          if (error.ok()) {
-            error = Err("{}: tensor {}: non-finite weight {} at row {}, column {} "
-                        "(use --allow-nonfinite to quantize anyway)",
-                        view.file, view.name, bad->value, r, bad->col);
-          }
-          return;
+      const bool finite = RtnQuantizeRow(src, src_dtype, rows.cols(), format, options.arithmetic,
+                                         m.CodeRow(static_cast<int64_t>(r)), m.ScaleRow(static_cast<int64_t>(r)));
+      if (!finite && !options.allow_nonfinite) {
+        const auto bad = FindNonFinite(src, src_dtype, 1, rows.cols());
+        std::lock_guard<std::mutex> lock(mu);
+        if (error.ok()) {
+          error = Err("{}: tensor {}: non-finite weight {} at row {}, column {} "
+                      "(use --allow-nonfinite to quantize anyway)",
+                      view.file, view.name, bad->value, r, bad->col);
         }
+        return;
       }
-      RtnQuantizeRow(src, src_dtype, rows.cols(), format, options.arithmetic,
-                     m.CodeRow(static_cast<int64_t>(r)), m.ScaleRow(static_cast<int64_t>(r)));
     }
   };
   if (pool != nullptr) {

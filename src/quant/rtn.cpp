@@ -73,8 +73,13 @@ namespace rtn_internal {
 
 float GroupAmaxScalar(const void* src, DType dtype, int64_t len) {
   float amax = 0.0f;
-  for (int64_t k = 0; k < len; ++k) amax = std::fmax(amax, std::fabs(LoadElement(src, dtype, k)));
-  return amax;
+  bool nan = false;
+  for (int64_t k = 0; k < len; ++k) {
+    const float v = LoadElement(src, dtype, k);
+    nan |= v != v;
+    amax = std::fmax(amax, std::fabs(v));  // fmax skips NaN, as the quantizer's scale must
+  }
+  return nan ? __builtin_nanf("") : amax;
 }
 
 void EncodeGroupScalar(const GroupArgs& a) {
@@ -98,7 +103,7 @@ void EncodeGroupScalar(const GroupArgs& a) {
 
 }  // namespace rtn_internal
 
-void RtnQuantizeRow(const void* src, DType src_dtype, int64_t cols, const RtnFormat& f,
+bool RtnQuantizeRow(const void* src, DType src_dtype, int64_t cols, const RtnFormat& f,
                     RtnArithmetic arithmetic, uint8_t* codes, uint8_t* scales) {
   using namespace rtn_internal;
   const int64_t g_len = f.GroupLength(cols);
@@ -109,12 +114,17 @@ void RtnQuantizeRow(const void* src, DType src_dtype, int64_t cols, const RtnFor
   // vLLM computes in the weight's dtype; F32 weights therefore see no intermediate rounding.
   const DType work = arithmetic == RtnArithmetic::kVllm ? src_dtype : DType::kF32;
   const bool simd = g_len % 16 == 0 && SelectedIsa() == Isa::kAvx512;
+  bool all_finite = true;
 
   for (int64_t g0 = 0; g0 < cols; g0 += g_len) {
     const void* group = static_cast<const uint8_t*>(src) + g0 * elem_bytes;
     float amax = simd ? GroupAmaxAvx512(group, src_dtype, g_len) : GroupAmaxScalar(group, src_dtype, g_len);
     const bool finite = std::isfinite(amax);
-    if (!finite) amax = GroupAmaxScalar(group, src_dtype, g_len);  // NaN/Inf: IEEE-exact scalar path
+    all_finite &= finite;
+    if (!finite) {  // NaN/Inf: the IEEE-exact scalar path, with fmax's NaN-skipping scale
+      amax = 0.0f;
+      for (int64_t k = 0; k < g_len; ++k) amax = std::fmax(amax, std::fabs(LoadElement(group, src_dtype, k)));
+    }
     // vLLM: scale = amax * 2.0 / (2^b - 1). On CUDA, torch divides by a Python scalar by
     // multiplying with its f32 reciprocal, then rounds to the weight dtype; amax * 2.0 is exact.
     const float scale = arithmetic == RtnArithmetic::kVllm ? RoundTo(work, (amax * 2.0f) * (1.0f / levels))
@@ -128,6 +138,7 @@ void RtnQuantizeRow(const void* src, DType src_dtype, int64_t cols, const RtnFor
     if (simd && finite) EncodeGroupAvx512(args);
     else EncodeGroupScalar(args);
   }
+  return all_finite;
 }
 
 void RtnQuantizeRows(const void* src, DType src_dtype, int64_t row_begin, int64_t row_end,

@@ -44,7 +44,8 @@ struct RtnMatrix {
 };
 
 // Quantizes one row of `cols` weights stored as `src_dtype` into its packed codes and scales.
-void RtnQuantizeRow(const void* src_row, DType src_dtype, int64_t cols, const RtnFormat& format,
+// Returns false if the row holds a NaN or Inf (it is quantized anyway; FindNonFinite locates it).
+bool RtnQuantizeRow(const void* src_row, DType src_dtype, int64_t cols, const RtnFormat& format,
                     RtnArithmetic arithmetic, uint8_t* codes, uint8_t* scales);
 
 // Quantizes rows [row_begin, row_end) of a row-major [rows, cols] matrix stored as `src_dtype`

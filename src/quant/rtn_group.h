@@ -19,6 +19,7 @@ struct GroupArgs {
   uint8_t* codes;      // int8: one byte per element; int4: len/2 bytes, even k in the low nibble
 };
 
+// max |w| over the group, or NaN if the group holds a NaN (Inf gives Inf).
 float GroupAmaxScalar(const void* src, DType dtype, int64_t len);
 void EncodeGroupScalar(const GroupArgs& a);
 
