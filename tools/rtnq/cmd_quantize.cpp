@@ -135,7 +135,8 @@ void Run(const QuantizeFlags& flags) {
 void RegisterQuantize(CLI::App& app) {
   auto flags = std::make_shared<QuantizeFlags>();
   auto* cmd = app.add_subcommand("quantize", "Quantize a model by RTN (selective precision) and export it");
-  flags->model.Add(cmd);
+  flags->model.Add(cmd, /*with_runtime=*/false);
+  cmd->add_option("-t,--threads", flags->model.threads, "worker threads (default: all cores, or RTNQ_THREADS)");
   flags->plan.Add(cmd);
   cmd->add_option("-o,--output", flags->output, "output directory (compressed-tensors, gptq) or .gguf file");
   cmd->add_option("--format", flags->format, "compressed-tensors (default), gptq or gguf")
