@@ -1,6 +1,10 @@
 // A heap buffer aligned to 64 bytes (one cache line, one zmm register) for weights and
-// activations that SIMD kernels read.
+// activations that SIMD kernels read. Buffers of 32 MiB and more are aligned to 2 MiB and asked
+// to use transparent huge pages: packing a 1 GB weight then takes ~500 page faults instead of
+// ~260,000, and decode's weight streams need far fewer TLB entries.
 #pragma once
+
+#include <sys/mman.h>
 
 #include <cstddef>
 #include <cstdlib>
@@ -15,8 +19,12 @@ class AlignedBuffer {
   AlignedBuffer() = default;
   explicit AlignedBuffer(size_t bytes) : size_(bytes) {
     if (bytes == 0) return;
-    data_ = static_cast<std::byte*>(std::aligned_alloc(64, (bytes + 63) / 64 * 64));
+    constexpr size_t kHuge = size_t{2} << 20;
+    const size_t align = bytes >= (size_t{32} << 20) ? kHuge : 64;
+    const size_t rounded = (bytes + align - 1) / align * align;
+    data_ = static_cast<std::byte*>(std::aligned_alloc(align, rounded));
     if (data_ == nullptr) throw std::bad_alloc();
+    if (align == kHuge) ::madvise(data_, rounded, MADV_HUGEPAGE);  // a hint: failure is harmless
   }
   ~AlignedBuffer() { std::free(data_); }
   AlignedBuffer(AlignedBuffer&& o) noexcept

@@ -3,6 +3,7 @@
 //   int8: 16 bytes per k, byte r = level of row r as int8 (code ^ 0x80)
 //   int4: 64 bytes per 8 k, dword r holds row r's 8 codes (unsigned), k = 8c + j at bits 4j..4j+3
 // Groups are padded to 64 bytes, so every group (and panel) starts 64-byte aligned.
+#include <algorithm>
 #include <cstring>
 #include <vector>
 
@@ -46,20 +47,15 @@ void PackedWeight::SetRtnRows(int64_t r0, int64_t rows, const uint8_t* codes, co
   for (int64_t i = 0; i < rows; ++i) {
     const int64_t r = r0 + i, rr = r % kPanelRows;
     const uint8_t* code = codes + i * code_row;
-    const uint8_t* scale = scales + i * scale_row;
-    uint8_t* panel = data_.as<uint8_t>() + (r / kPanelRows) * panel_bytes_;
     for (int64_t g = 0; g < groups; ++g) {
-      uint8_t* grp = panel + g * group_bytes_;
-      const float s = RtnScale(rtn_, scale, g);
+      uint8_t* grp = data_.as<uint8_t>() + (r / kPanelRows) * panel_bytes_ + g * group_bytes_;
+      const float s = RtnScale(rtn_, scales + i * scale_row, g);
       std::memcpy(grp + rr * 4, &s, 4);
-      uint8_t* cb = grp + 64;
-      const int64_t c0 = g * group_;
-      if (rtn_.scheme == RtnScheme::kInt8) {
-        for (int64_t kk = 0; kk < group_; ++kk) cb[kk * kPanelRows + rr] = static_cast<uint8_t>(code[c0 + kk] ^ 0x80);
-        continue;
-      }
+      if (rtn_.scheme == RtnScheme::kInt8) continue;  // codes below, all rows at once
       // int4: the panel keeps 8 k of a row as the 4 canonical bytes that hold them (even k in the
       // low nibble), so whole 8-k chunks are plain 4-byte copies.
+      uint8_t* cb = grp + 64;
+      const int64_t c0 = g * group_;
       int64_t kk = 0;
       if (c0 % 2 == 0) {
         for (; kk + 8 <= group_; kk += 8) std::memcpy(cb + (kk / 8) * 64 + rr * 4, code + (c0 + kk) / 2, 4);
@@ -71,6 +67,26 @@ void PackedWeight::SetRtnRows(int64_t r0, int64_t rows, const uint8_t* codes, co
         byte = static_cast<uint8_t>((kk & 1) ? (byte & 0x0f) | (nib << 4) : (byte & 0xf0) | nib);
       }
     }
+  }
+  if (rtn_.scheme != RtnScheme::kInt8) return;
+  // int8: a panel stores each k as 16 consecutive bytes, one per row. Rows of one panel are
+  // transposed in 16 x 16 tiles that stay in L1.
+  for (int64_t i0 = 0; i0 < rows;) {
+    const int64_t r = r0 + i0, rr0 = r % kPanelRows;
+    const int64_t n = std::min<int64_t>(rows - i0, kPanelRows - rr0);
+    uint8_t* panel = data_.as<uint8_t>() + (r / kPanelRows) * panel_bytes_;
+    for (int64_t g = 0; g < groups; ++g) {
+      uint8_t* cb = panel + g * group_bytes_ + 64 + rr0;
+      const uint8_t* src = codes + i0 * code_row + g * group_;
+      for (int64_t k0 = 0; k0 < group_; k0 += 16) {
+        const int64_t kn = std::min<int64_t>(16, group_ - k0);
+        for (int64_t i = 0; i < n; ++i) {
+          const uint8_t* s_row = src + i * code_row + k0;
+          for (int64_t kk = 0; kk < kn; ++kk) cb[(k0 + kk) * kPanelRows + i] = static_cast<uint8_t>(s_row[kk] ^ 0x80);
+        }
+      }
+    }
+    i0 += n;
   }
 }
 

@@ -164,29 +164,36 @@ Result<PackedWeight> WeightLoader::LoadRtn(const std::vector<const TensorView*>&
     const bool raw = !v->rtn && (v->dtype == DType::kF32 || v->dtype == DType::kF16 || v->dtype == DType::kBF16);
     std::mutex mu;
     Status error;
+    // Rows are quantized a panel (16 rows) at a time, then packed together.
     auto work = [&](size_t begin, size_t end, int) {
       std::vector<float> row(raw ? 0 : static_cast<size_t>(k));
-      std::vector<uint8_t> codes(f.CodeBytes(1, k)), scales(f.ScaleBytes(1, k));
-      for (size_t r = begin; r < end; ++r) {
-        const void* data = src.Raw(static_cast<int64_t>(r));
-        DType dtype = v->dtype;
-        if (!raw) {  // GGML blocks and other RTN formats: decoded to f32 first
-          src.ReadF32(static_cast<int64_t>(r), row.data());
-          data = row.data();
-          dtype = DType::kF32;
-        }
-        const bool finite = RtnQuantizeRow(data, dtype, k, f, qopt.arithmetic, codes.data(), scales.data());
-        if (!finite && !qopt.allow_nonfinite) {
-          const auto bad = FindNonFinite(data, dtype, 1, k);
-          std::lock_guard<std::mutex> lock(mu);
-          if (error.ok()) {
-            error = Err("{}: tensor {}: non-finite weight {} at row {}, column {} "
-                        "(use --allow-nonfinite to quantize anyway)",
-                        v->file.empty() ? ck_.path : v->file, v->name, bad->value, r, bad->col);
+      const uint64_t code_row = f.CodeBytes(1, k), scale_row = f.ScaleBytes(1, k);
+      std::vector<uint8_t> codes(code_row * kPanelRows), scales(scale_row * kPanelRows);
+      for (size_t b = begin; b < end; b += kPanelRows) {
+        const size_t n = std::min<size_t>(kPanelRows, end - b);
+        for (size_t i = 0; i < n; ++i) {
+          const int64_t r = static_cast<int64_t>(b + i);
+          const void* data = src.Raw(r);
+          DType dtype = v->dtype;
+          if (!raw) {  // GGML blocks and other RTN formats: decoded to f32 first
+            src.ReadF32(r, row.data());
+            data = row.data();
+            dtype = DType::kF32;
           }
-          return;
+          const bool finite = RtnQuantizeRow(data, dtype, k, f, qopt.arithmetic, codes.data() + i * code_row,
+                                             scales.data() + i * scale_row);
+          if (!finite && !qopt.allow_nonfinite) {
+            const auto bad = FindNonFinite(data, dtype, 1, k);
+            std::lock_guard<std::mutex> lock(mu);
+            if (error.ok()) {
+              error = Err("{}: tensor {}: non-finite weight {} at row {}, column {} "
+                          "(use --allow-nonfinite to quantize anyway)",
+                          v->file.empty() ? ck_.path : v->file, v->name, bad->value, r, bad->col);
+            }
+            return;
+          }
         }
-        w.SetRtnRows(row0 + static_cast<int64_t>(r), 1, codes.data(), scales.data());
+        w.SetRtnRows(row0 + static_cast<int64_t>(b), static_cast<int64_t>(n), codes.data(), scales.data());
       }
     };
     pool_->ParallelFor(static_cast<size_t>(v->shape[0]), 16, work);
