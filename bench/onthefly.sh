@@ -5,7 +5,7 @@
 #   bench/onthefly.sh [MODEL_DIR] [THREADS]     (default out/synth-llama-3.1-8b, all cores)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-rtnq=build/release/tools/rtnq/rtnq
+rtnq="${RTNQ_BIN:-build/release/tools/rtnq/rtnq}"
 model="${1:-out/synth-llama-3.1-8b}"
 threads="${2:-$(nproc)}"
 if [ ! -f "$model/config.json" ]; then
