@@ -3,6 +3,8 @@
 //   int8: 16 bytes per k, byte r = level of row r as int8 (code ^ 0x80)
 //   int4: 64 bytes per 8 k, dword r holds row r's 8 codes (unsigned), k = 8c + j at bits 4j..4j+3
 // Groups are padded to 64 bytes, so every group (and panel) starts 64-byte aligned.
+#include <emmintrin.h>
+
 #include <algorithm>
 #include <cstring>
 #include <vector>
@@ -37,9 +39,52 @@ Result<PackedWeight> PackedWeight::AllocateRtn(const RtnFormat& format, int64_t 
   w.group_bytes_ = 64 + (code_bytes + 63) / 64 * 64;
   w.panel_bytes_ = (k / w.group_) * w.group_bytes_;
   w.data_ = AlignedBuffer(static_cast<size_t>(w.panels() * w.panel_bytes_));
-  std::memset(w.data_.data(), 0, w.data_.size());
+  // SetRtnRows writes every byte of a panel whose 16 rows it is given when the group's codes fill
+  // whole 64-byte lines; only then can zeroing (a second pass over a buffer of up to GBs) be
+  // limited to the padding rows of the last panel.
+  const bool fully_written = code_bytes % 64 == 0 && (format.scheme == RtnScheme::kInt8 || w.group_ % 8 == 0);
+  if (fully_written) {
+    if (n % kPanelRows != 0) {
+      std::memset(w.data_.data() + (w.panels() - 1) * w.panel_bytes_, 0, static_cast<size_t>(w.panel_bytes_));
+    }
+  } else {
+    std::memset(w.data_.data(), 0, w.data_.size());
+  }
   return w;
 }
+
+namespace {
+
+// out[k][i] = in[i][k] ^ 0x80 for a 16 x 16 byte tile (rows `stride` apart; output rows 16 bytes
+// apart): four rounds of unpacks leave column k in register bit_reverse(k). SSE2 only.
+void TransposeTile16Xor80(const uint8_t* in, uint64_t stride, uint8_t* out) {
+  const __m128i flip = _mm_set1_epi8(static_cast<char>(0x80));
+  __m128i x[16], y[16];
+  for (int i = 0; i < 16; ++i) {
+    x[i] = _mm_xor_si128(_mm_loadu_si128(reinterpret_cast<const __m128i*>(in + i * stride)), flip);
+  }
+  auto round = [&](auto lo, auto hi) {
+    for (int j = 0; j < 8; ++j) {
+      y[j] = lo(x[2 * j], x[2 * j + 1]);
+      y[j + 8] = hi(x[2 * j], x[2 * j + 1]);
+    }
+    for (int j = 0; j < 16; ++j) x[j] = y[j];
+  };
+  round([](__m128i a, __m128i b) { return _mm_unpacklo_epi8(a, b); },
+        [](__m128i a, __m128i b) { return _mm_unpackhi_epi8(a, b); });
+  round([](__m128i a, __m128i b) { return _mm_unpacklo_epi16(a, b); },
+        [](__m128i a, __m128i b) { return _mm_unpackhi_epi16(a, b); });
+  round([](__m128i a, __m128i b) { return _mm_unpacklo_epi32(a, b); },
+        [](__m128i a, __m128i b) { return _mm_unpackhi_epi32(a, b); });
+  round([](__m128i a, __m128i b) { return _mm_unpacklo_epi64(a, b); },
+        [](__m128i a, __m128i b) { return _mm_unpackhi_epi64(a, b); });
+  static constexpr int kBitReverse4[16] = {0, 8, 4, 12, 2, 10, 6, 14, 1, 9, 5, 13, 3, 11, 7, 15};
+  for (int k = 0; k < 16; ++k) {
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(out + k * 16), x[kBitReverse4[k]]);
+  }
+}
+
+}  // namespace
 
 void PackedWeight::SetRtnRows(int64_t r0, int64_t rows, const uint8_t* codes, const uint8_t* scales) {
   const uint64_t code_row = rtn_.CodeBytes(1, k_), scale_row = rtn_.ScaleBytes(1, k_);
@@ -78,6 +123,10 @@ void PackedWeight::SetRtnRows(int64_t r0, int64_t rows, const uint8_t* codes, co
     for (int64_t g = 0; g < groups; ++g) {
       uint8_t* cb = panel + g * group_bytes_ + 64 + rr0;
       const uint8_t* src = codes + i0 * code_row + g * group_;
+      if (n == kPanelRows && group_ % 16 == 0) {  // whole panel: SIMD tiles
+        for (int64_t k0 = 0; k0 < group_; k0 += 16) TransposeTile16Xor80(src + k0, code_row, cb + k0 * kPanelRows);
+        continue;
+      }
       for (int64_t k0 = 0; k0 < group_; k0 += 16) {
         const int64_t kn = std::min<int64_t>(16, group_ - k0);
         for (int64_t i = 0; i < n; ++i) {
