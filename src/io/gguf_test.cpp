@@ -13,6 +13,7 @@
 #include "io/gguf.h"
 #include "io/gguf_writer.h"
 #include "testing/paths.h"
+#include "testing/run.h"
 
 namespace rtnq {
 namespace {
@@ -31,28 +32,7 @@ Bytes ReadBytes(const std::string& path) {
   return Bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
 }
 
-// A scratch directory removed with its files at the end of the test.
-class TempDir {
- public:
-  TempDir() {
-    char tmpl[] = "/tmp/rtnq_gguf_test_XXXXXX";
-    path_ = mkdtemp(tmpl);
-  }
-  ~TempDir() {
-    for (const auto& f : files_) std::remove(f.c_str());
-    rmdir(path_.c_str());
-  }
-  std::string Write(const std::string& name, const Bytes& bytes) {
-    const std::string p = path_ + "/" + name;
-    std::ofstream(p, std::ios::binary).write(reinterpret_cast<const char*>(bytes.data()), bytes.size());
-    files_.push_back(p);
-    return p;
-  }
-
- private:
-  std::string path_;
-  std::vector<std::string> files_;
-};
+using testing::TempDir;
 
 template <typename T>
 void Put(Bytes& b, T v) {

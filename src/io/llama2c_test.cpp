@@ -10,6 +10,7 @@
 #include "io/gguf.h"
 #include "io/llama2c.h"
 #include "testing/paths.h"
+#include "testing/run.h"
 
 namespace rtnq {
 namespace {
@@ -32,27 +33,7 @@ const TensorView* FindView(const Checkpoint& ck, const std::string& name) {
   return nullptr;
 }
 
-class TempDir {
- public:
-  TempDir() {
-    char tmpl[] = "/tmp/rtnq_llama2c_test_XXXXXX";
-    path_ = mkdtemp(tmpl);
-  }
-  ~TempDir() {
-    for (const auto& f : files_) std::remove(f.c_str());
-    rmdir(path_.c_str());
-  }
-  std::string Write(const std::string& name, const Bytes& bytes) {
-    const std::string p = path_ + "/" + name;
-    std::ofstream(p, std::ios::binary).write(reinterpret_cast<const char*>(bytes.data()), bytes.size());
-    files_.push_back(p);
-    return p;
-  }
-
- private:
-  std::string path_;
-  std::vector<std::string> files_;
-};
+using testing::TempDir;
 
 TEST(Llama2cTest, OpensStories260K) {
   auto ck = OpenLlama2cCheckpoint(StoriesPath("stories260K.bin"), {});

@@ -48,6 +48,14 @@ class TempDir {
   }
   ~TempDir() { std::system(("rm -rf '" + path_ + "'").c_str()); }
   const std::string& path() const { return path_; }
+  // Writes `bytes` (any contiguous byte container) to path()/name and returns that path.
+  template <typename Bytes>
+  std::string Write(const std::string& name, const Bytes& bytes) const {
+    const std::string p = path_ + "/" + name;
+    std::ofstream(p, std::ios::binary)
+        .write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+    return p;
+  }
 
  private:
   std::string path_;
