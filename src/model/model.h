@@ -12,6 +12,7 @@
 #include "arch/model_config.h"
 #include "base/status.h"
 #include "io/checkpoint.h"
+#include "kernels/matmul.h"
 #include "quant/plan.h"
 #include "quant/rtn.h"
 
@@ -33,6 +34,9 @@ struct ModelOptions {
   const CompiledPlan* plan = nullptr;
   RtnArithmetic arithmetic = RtnArithmetic::kFp32;
   bool allow_nonfinite = false;  // quantize tensors holding NaN/Inf instead of failing
+  // Activations the RTN-weight matmuls run with: kF32 (exact W8A16/W4A16 kernels) or kInt8
+  // (per-token, per-group int8 activations, VNNI W8A8/W4A8 kernels). Dense weights use kF32.
+  ActType rtn_activations = ActType::kF32;
 };
 
 // What loading cost: the whole load, and the part spent quantizing (reading source rows from the
