@@ -17,12 +17,35 @@ constexpr int64_t kKBlock = 256;
 bool HostRuns(const MatmulKernel& k) {
   const CpuFeatures& cpu = HostCpu();
   if (static_cast<int>(k.isa) > static_cast<int>(cpu.BestIsa())) return false;
-  return !k.needs_avx512bf16 || cpu.avx512bf16;
+  return (!k.needs_avx512bf16 || cpu.avx512bf16) && (!k.needs_avx512vnni || cpu.avx512vnni);
+}
+
+// A8 k block for M > mr_max: whole groups (the int32 dot of a group is never split), 512 k for
+// g32..g128 (int8 weights: 2 panels x 512 k = 16 KiB in L1); a row-wide group is not blocked.
+int64_t A8KBlock(int64_t group, int64_t k) {
+  return group >= 512 ? std::min(group, k) : 512 / group * group;
 }
 
 }  // namespace
 
-const char* ActTypeName(ActType a) { return a == ActType::kF32 ? "f32" : "bf16"; }
+const char* ActTypeName(ActType a) {
+  switch (a) {
+    case ActType::kF32: return "f32";
+    case ActType::kBF16: return "bf16";
+    case ActType::kInt8: return "int8";
+  }
+  return "?";
+}
+
+bool ParseActType(const std::string& name, ActType* out) {
+  for (ActType a : {ActType::kF32, ActType::kBF16, ActType::kInt8}) {
+    if (name == ActTypeName(a)) {
+      *out = a;
+      return true;
+    }
+  }
+  return false;
+}
 
 const char* WeightTypeName(WeightType w) {
   switch (w) {
@@ -43,6 +66,7 @@ std::vector<const MatmulKernel*> AllMatmulKernels() {
   for (const auto& k : kScalarKernels) all.push_back(&k);
   for (const auto& k : kAvx2Kernels) all.push_back(&k);
   for (const auto& k : kAvx512Kernels) all.push_back(&k);
+  for (const auto& k : kScalarA8Kernels) all.push_back(&k);
   return all;
 }
 
@@ -131,8 +155,38 @@ void Matmul(const PackedWeight& w, const float* x, int64_t m, int64_t ldx, float
   const int64_t n = w.n(), k = w.k();
   const int mr = kern.mr_max;
   const int nv = m == 1 ? kern.nv_decode : kern.nv_max;
+  const bool a8 = kern.act == ActType::kInt8;
   // Blocking over k only pays when several m-tiles reuse the weight block.
-  const int64_t kc = m <= mr ? k : kKBlock;  // a multiple of 8 and of every RTN group but "row"
+  const int64_t kc = m <= mr ? k : a8 ? A8KBlock(w.group(), k) : kKBlock;  // f32: a multiple of
+                                                                          // 8 and of every RTN group but "row"
+  // A8: activations quantized once per matmul on this thread (row- and group-local, so the
+  // result does not depend on how the work is split), shared read-only by the workers.
+  thread_local std::vector<int8_t> xq;
+  thread_local std::vector<float> xs;
+  thread_local std::vector<int32_t> xbsum;
+  int64_t ldxq = 0, xq_group = 0, groups = 0;
+  if (a8) {
+    const RtnScheme scheme = w.rtn_format().scheme;
+    groups = k / w.group();
+    xq_group = A8GroupStride(scheme, w.group());
+    ldxq = groups * xq_group;
+    if (xq.size() < static_cast<size_t>(m * ldxq)) xq.resize(static_cast<size_t>(m * ldxq));
+    if (xs.size() < static_cast<size_t>(m * groups)) {
+      xs.resize(static_cast<size_t>(m * groups));
+      xbsum.resize(static_cast<size_t>(m * groups));
+    }
+    const int bias_code = Info(scheme).bias;
+    for (int64_t i = 0; i < m; ++i) {
+      A8Row row{xq.data() + i * ldxq, xs.data() + i * groups, xbsum.data() + i * groups};
+      QuantizeActivationsA8(x + i * ldx, k, w.group(), xq_group, scheme == RtnScheme::kInt4, row,
+                            kern.isa);
+      for (int64_t g = 0; g < groups; ++g) row.sum[g] *= bias_code;
+    }
+  }
+  // The workers see their own thread_locals: hand them this thread's buffers.
+  const int8_t* xq_data = xq.data();
+  const float* xs_data = xs.data();
+  const int32_t* xbsum_data = xbsum.data();
 
   std::vector<uint16_t> xbf;
   const int64_t ldxbf = w.k_padded();
@@ -165,6 +219,12 @@ void Matmul(const PackedWeight& w, const float* x, int64_t m, int64_t ldx, float
           t.k_total = k;
           t.group = w.group();
           t.group_bytes = w.group_bytes();
+          t.xq = a8 ? xq_data + m0 * ldxq : nullptr;
+          t.ldxq = ldxq;
+          t.xq_group = xq_group;
+          t.xs = a8 ? xs_data + m0 * groups : nullptr;
+          t.xbsum = a8 ? xbsum_data + m0 * groups : nullptr;
+          t.ldxs = groups;
           t.acc = acc.data() + m0 * ldacc;
           t.ldacc = ldacc;
           t.load_acc = k0 > 0;

@@ -8,9 +8,16 @@
 // RTN weights (int8/int4 codes, one scale per group) are dequantized in registers to exactly
 // float(code - bias) * scale, the value RtnDequantizeRow gives, and then enter the same chain:
 // bitwise equal to MatmulReferenceRtn() and to F32 weights pre-dequantized by RtnDequantizeRow.
+//
+// Int8-activation (A8) contract, RTN weights only: the driver quantizes each activation row per
+// K-group of the weight (QuantizeActivationsA8 below), every (output, group) dot product of codes
+// and int8 activations is an exact integer, and each output is one fp32 chain over the groups in
+// ascending order from +0: acc = fma(float(dot), s_w * s_x, acc), then `+ bias[n]`. So every ISA
+// is bitwise equal to MatmulReferenceRtn(..., ActType::kInt8) for any thread count or batch.
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "base/aligned_buffer.h"
@@ -23,9 +30,12 @@
 namespace rtnq {
 
 // What the kernel multiplies the weights with. kF32: the f32 activations as they are. kBF16: the
-// activations rounded to bf16 once per matmul (VDPBF16PS; faster prefill, not exact).
-enum class ActType : uint8_t { kF32, kBF16 };
-const char* ActTypeName(ActType a);
+// activations rounded to bf16 once per matmul (VDPBF16PS; faster prefill, not exact). kInt8
+// (RTN weights only): activations quantized per token and K-group to int8, integer dot products
+// (VPDPBUSD); see the A8 contract above.
+enum class ActType : uint8_t { kF32, kBF16, kInt8 };
+const char* ActTypeName(ActType a);  // "f32", "bf16", "int8"
+bool ParseActType(const std::string& name, ActType* out);
 
 // Output rows per panel: one zmm of f32 lanes (two ymm on AVX2).
 inline constexpr int kPanelRows = 16;
@@ -44,6 +54,7 @@ struct MatmulKernel {
   ActType act;
   Isa isa;
   bool needs_avx512bf16;
+  bool needs_avx512vnni;
   int mr_max;     // rows of X per register tile (M > 1)
   int nv_max;     // panels per register tile (M > 1)
   int nv_decode;  // panels per register tile at M = 1
@@ -66,13 +77,23 @@ class PackedWeight {
                                    ActType act = ActType::kF32, Isa isa = SelectedIsa());
   // Packs an RTN matrix in the canonical layout of format/rtn_format.h (codes [n][k] or
   // [n][k/2] bytes, scales [n][k/G] of format.scale_dtype); scales become f32 in the panels.
+  // The panel layout depends on `act` (int8 codes with kInt8 activations are k-quads).
+  static Result<PackedWeight> Pack(const RtnFormat& format, const uint8_t* codes,
+                                   const uint8_t* scales, int64_t n, int64_t k, ActType act,
+                                   Isa isa = SelectedIsa());
   static Result<PackedWeight> Pack(const RtnFormat& format, const uint8_t* codes,
                                    const uint8_t* scales, int64_t n, int64_t k,
-                                   Isa isa = SelectedIsa());
+                                   Isa isa = SelectedIsa()) {
+    return Pack(format, codes, scales, n, k, ActType::kF32, isa);
+  }
   // An RTN weight with every panel zeroed (level 0, scale 0), to be filled with SetRtnRows:
   // lets a loader quantize rows straight into the panels, several parts into one fused matrix.
   static Result<PackedWeight> AllocateRtn(const RtnFormat& format, int64_t n, int64_t k,
-                                          Isa isa = SelectedIsa());
+                                          ActType act, Isa isa = SelectedIsa());
+  static Result<PackedWeight> AllocateRtn(const RtnFormat& format, int64_t n, int64_t k,
+                                          Isa isa = SelectedIsa()) {
+    return AllocateRtn(format, n, k, ActType::kF32, isa);
+  }
   // Writes canonical rows [r0, r0 + rows) (codes and scales in the canonical row layout, row
   // strides format.CodeBytes(1, k) and format.ScaleBytes(1, k)). Different rows touch disjoint
   // bytes, so threads may fill disjoint row ranges concurrently.
@@ -82,6 +103,7 @@ class PackedWeight {
   int64_t k() const { return k_; }
   DType dtype() const { return dtype_; }  // dense types only; see weight_type()
   WeightType weight_type() const { return weight_type_; }
+  ActType act() const { return act_; }
   bool is_rtn() const { return weight_type_ == WeightType::kRtnInt8 || weight_type_ == WeightType::kRtnInt4; }
   const RtnFormat& rtn_format() const { return rtn_; }
   // RTN: k per scale group, and bytes of one group of a panel (64 bytes of f32 scales + codes).
@@ -104,6 +126,7 @@ class PackedWeight {
   int64_t n_ = 0, k_ = 0, k_padded_ = 0, panel_bytes_ = 0;
   DType dtype_ = DType::kF32;
   WeightType weight_type_ = WeightType::kF32;
+  ActType act_ = ActType::kF32;
   RtnFormat rtn_;
   int64_t group_ = 0, group_bytes_ = 0;
   const MatmulKernel* kernel_ = nullptr;
@@ -121,10 +144,28 @@ void Matmul(const PackedWeight& w, const float* x, int64_t m, int64_t ldx, float
 void MatmulReference(DType dtype, const void* rows, int64_t n, int64_t k, const float* x,
                      int64_t m, int64_t ldx, float* y, int64_t ldy, const float* bias,
                      ActType act = ActType::kF32);
-// The RTN oracle: each row dequantized by RtnDequantizeRow, then the same FMA chain.
+// The RTN oracle. act == kF32: each row dequantized by RtnDequantizeRow, then the same FMA chain.
+// act == kInt8: activations quantized by QuantizeActivationsA8, per (output, group) the exact
+// integer dot of codes and int8 activations minus bias * sum(q), then the fp32 group chain.
 void MatmulReferenceRtn(const RtnFormat& format, const uint8_t* codes, const uint8_t* scales,
                         int64_t n, int64_t k, const float* x, int64_t m, int64_t ldx, float* y,
-                        int64_t ldy, const float* bias);
+                        int64_t ldy, const float* bias, ActType act = ActType::kF32);
+
+// --- A8 activation quantization (shared by every ISA and the oracle) -----------------------
+// One row of x, K-group `group` (the weight's group length): per group
+//   amax = max |x|, s = amax / 127 (f32 division); s = 0 if that is 0 or 1/s overflows;
+//   q = clamp(round-half-even(x * (1/s)), -127, 127) with 1/s one f32 division per group;
+//   sum = sum of q (int32).
+// q is written per group at q + g * group_stride (group_stride >= group; the bytes up to the
+// stride are zero), with each 8 k permuted to (0,2,4,6,1,3,5,7) when `permute8` (int4 panels).
+// Non-finite x gives unspecified (but deterministic per ISA) values.
+struct A8Row {
+  int8_t* q;
+  float* scale;    // [groups]
+  int32_t* sum;    // [groups]
+};
+void QuantizeActivationsA8(const float* x, int64_t k, int64_t group, int64_t group_stride,
+                           bool permute8, A8Row out, Isa isa = SelectedIsa());
 
 // --- internal: the register tile every ISA file implements -------------------------------
 struct TileArgs {
@@ -136,10 +177,18 @@ struct TileArgs {
   const uint8_t* w;        // first panel of the tile
   int64_t panel_bytes;
   int nv;                  // panels in this tile (1..nv_max, or nv_decode when mr == 1)
-  int64_t k0, k1;          // k range; k0 a multiple of 8 (and of the RTN group unless K is one group)
+  int64_t k0, k1;          // k range; k0 a multiple of 8 (and of the RTN group unless K is one
+                           // group); A8 tiles: both multiples of the group (or K)
   int64_t k_total;
   int64_t group;           // RTN: k per scale group; 0 for dense weights
   int64_t group_bytes;     // RTN: bytes of one group in a panel
+  // A8 (act == kInt8): int8 activations of row 0 of the tile, group g at xq + g * xq_group
+  // (row stride ldxq), and per (row, group) scale and bias * sum(q) (row stride ldxs).
+  const int8_t* xq;
+  int64_t ldxq, xq_group;
+  const float* xs;
+  const int32_t* xbsum;
+  int64_t ldxs;
   float* acc;              // [mr][ldacc] partial sums, lane n of panel v at v*16 + n
   int64_t ldacc;
   bool load_acc;           // false: start from +0

@@ -160,13 +160,13 @@ RTNQ_TILE_TABLE(DispatchRtn4, TileRtn4)
 }  // namespace
 
 const MatmulKernel kAvx2Kernels[4] = {
-    {"f32_avx2", WeightType::kF32, ActType::kF32, Isa::kAvx2, false, kMrMax, kNvMax, kNvDecode,
+    {"f32_avx2", WeightType::kF32, ActType::kF32, Isa::kAvx2, false, false, kMrMax, kNvMax, kNvDecode,
      DispatchF32},
-    {"bf16_avx2", WeightType::kBF16, ActType::kF32, Isa::kAvx2, false, kMrMax, kNvMax, kNvDecode,
+    {"bf16_avx2", WeightType::kBF16, ActType::kF32, Isa::kAvx2, false, false, kMrMax, kNvMax, kNvDecode,
      DispatchBf16},
-    {"rtn8_avx2", WeightType::kRtnInt8, ActType::kF32, Isa::kAvx2, false, kMrMax, kNvMax,
+    {"rtn8_avx2", WeightType::kRtnInt8, ActType::kF32, Isa::kAvx2, false, false, kMrMax, kNvMax,
      kNvDecode, DispatchRtn8},
-    {"rtn4_avx2", WeightType::kRtnInt4, ActType::kF32, Isa::kAvx2, false, kMrMax, kNvMax,
+    {"rtn4_avx2", WeightType::kRtnInt4, ActType::kF32, Isa::kAvx2, false, false, kMrMax, kNvMax,
      kNvDecode, DispatchRtn4},
 };
 

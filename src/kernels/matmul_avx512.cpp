@@ -213,15 +213,15 @@ RTNQ_TILE_TABLE(DispatchRtn4, TileRtn4)
 }  // namespace
 
 const MatmulKernel kAvx512Kernels[5] = {
-    {"f32_avx512", WeightType::kF32, ActType::kF32, Isa::kAvx512, false, kMrMax, kNvMax, kNvDecode,
+    {"f32_avx512", WeightType::kF32, ActType::kF32, Isa::kAvx512, false, false, kMrMax, kNvMax, kNvDecode,
      DispatchF32},
-    {"bf16_avx512", WeightType::kBF16, ActType::kF32, Isa::kAvx512, false, kMrMax, kNvMax, kNvDecode,
+    {"bf16_avx512", WeightType::kBF16, ActType::kF32, Isa::kAvx512, false, false, kMrMax, kNvMax, kNvDecode,
      DispatchBf16},
-    {"bf16_bf16act_avx512bf16", WeightType::kBF16, ActType::kBF16, Isa::kAvx512, true, kMrMax,
+    {"bf16_bf16act_avx512bf16", WeightType::kBF16, ActType::kBF16, Isa::kAvx512, true, false, kMrMax,
      kNvMax, kNvDecode, DispatchBf16Dot},
-    {"rtn8_avx512", WeightType::kRtnInt8, ActType::kF32, Isa::kAvx512, false, kMrMax, kNvMax,
+    {"rtn8_avx512", WeightType::kRtnInt8, ActType::kF32, Isa::kAvx512, false, false, kMrMax, kNvMax,
      kNvDecode, DispatchRtn8},
-    {"rtn4_avx512", WeightType::kRtnInt4, ActType::kF32, Isa::kAvx512, false, kMrMax, kNvMax,
+    {"rtn4_avx512", WeightType::kRtnInt4, ActType::kF32, Isa::kAvx512, false, false, kMrMax, kNvMax,
      kNvDecode, DispatchRtn4},
 };
 

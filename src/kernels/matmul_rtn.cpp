@@ -1,32 +1,43 @@
 // RTN weights in the panel layout (docs/formats/rtn.md): per 16-row panel and scale group, 64
 // bytes of f32 scales (lane r = row r) followed by the group's codes:
-//   int8: 16 bytes per k, byte r = level of row r as int8 (code ^ 0x80)
-//   int4: 64 bytes per 8 k, dword r holds row r's 8 codes (unsigned), k = 8c + j at bits 4j..4j+3
+//   int8, f32 activations: 16 bytes per k, byte r = level of row r as int8 (code ^ 0x80)
+//   int8, int8 activations (A8): 64 bytes per 4 k (a k-quad), dword r = row r's 4 codes
+//     (unsigned, k order): VPDPBUSD's u8 operand; a partial last quad is padded with code 0
+//   int4 (both): 64 bytes per 8 k, dword r holds row r's 8 codes (unsigned), k = 8c + j at
+//     bits 4j..4j+3
 // Groups are padded to 64 bytes, so every group (and panel) starts 64-byte aligned.
 #include <emmintrin.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <vector>
 
 #include "kernels/matmul.h"
+#include "kernels/matmul_tiles.h"
 
 namespace rtnq {
 
 Result<PackedWeight> PackedWeight::AllocateRtn(const RtnFormat& format, int64_t n, int64_t k,
-                                               Isa isa) {
+                                               ActType act, Isa isa) {
   if (n <= 0 || k <= 0) return Err("matmul weight shape [{}, {}] is empty", n, k);
   RTNQ_RETURN_IF_ERROR(format.CheckShape(n, k));
   if (format.scale_dtype != DType::kF32 && format.scale_dtype != DType::kF16 &&
       format.scale_dtype != DType::kBF16) {
     return Err("RTN scales must be F32, F16 or BF16, found {}", DTypeName(format.scale_dtype));
   }
+  if (act == ActType::kInt8 && format.GroupLength(k) > A8MaxGroup(format.scheme)) {
+    return Err("RTN {} weight [{}, {}]: a group of {} k may overflow int32 dot products with int8 "
+               "activations (at most {})", format.Name(), n, k, format.GroupLength(k),
+               A8MaxGroup(format.scheme));
+  }
   PackedWeight w;
   w.weight_type_ = RtnWeightType(format.scheme);
-  w.kernel_ = FindMatmulKernel(w.weight_type_, ActType::kF32, isa);
+  w.act_ = act;
+  w.kernel_ = FindMatmulKernel(w.weight_type_, act, isa);
   if (w.kernel_ == nullptr) {
-    return Err("no matmul kernel for {} weights at ISA {} on this CPU", WeightTypeName(w.weight_type_),
-               IsaName(isa));
+    return Err("no matmul kernel for {} weights x {} activations at ISA {} on this CPU",
+               WeightTypeName(w.weight_type_), ActTypeName(act), IsaName(isa));
   }
   w.n_ = n;
   w.k_ = k;
@@ -34,15 +45,18 @@ Result<PackedWeight> PackedWeight::AllocateRtn(const RtnFormat& format, int64_t 
   w.dtype_ = DType::kF32;  // what ExtractRow produces
   w.rtn_ = format;
   w.group_ = format.GroupLength(k);
-  const int64_t code_bytes = format.scheme == RtnScheme::kInt8 ? w.group_ * kPanelRows
-                                                               : (w.group_ + 7) / 8 * 64;
+  const bool quads = format.scheme == RtnScheme::kInt8 && act == ActType::kInt8;
+  const int64_t code_bytes = quads ? (w.group_ + 3) / 4 * 64
+                             : format.scheme == RtnScheme::kInt8 ? w.group_ * kPanelRows
+                                                                 : (w.group_ + 7) / 8 * 64;
   w.group_bytes_ = 64 + (code_bytes + 63) / 64 * 64;
   w.panel_bytes_ = (k / w.group_) * w.group_bytes_;
   w.data_ = AlignedBuffer(static_cast<size_t>(w.panels() * w.panel_bytes_));
   // SetRtnRows writes every byte of a panel whose 16 rows it is given when the group's codes fill
   // whole 64-byte lines; only then can zeroing (a second pass over a buffer of up to GBs) be
   // limited to the padding rows of the last panel.
-  const bool fully_written = code_bytes % 64 == 0 && (format.scheme == RtnScheme::kInt8 || w.group_ % 8 == 0);
+  const bool fully_written = quads ? w.group_ % 4 == 0
+                                    : code_bytes % 64 == 0 && (format.scheme == RtnScheme::kInt8 || w.group_ % 8 == 0);
   if (fully_written) {
     if (n % kPanelRows != 0) {
       std::memset(w.data_.data() + (w.panels() - 1) * w.panel_bytes_, 0, static_cast<size_t>(w.panel_bytes_));
@@ -96,7 +110,16 @@ void PackedWeight::SetRtnRows(int64_t r0, int64_t rows, const uint8_t* codes, co
       uint8_t* grp = data_.as<uint8_t>() + (r / kPanelRows) * panel_bytes_ + g * group_bytes_;
       const float s = RtnScale(rtn_, scales + i * scale_row, g);
       std::memcpy(grp + rr * 4, &s, 4);
-      if (rtn_.scheme == RtnScheme::kInt8) continue;  // codes below, all rows at once
+      if (rtn_.scheme == RtnScheme::kInt8) {
+        if (act_ != ActType::kInt8) continue;  // codes below, all rows at once
+        // k-quads: 4 canonical bytes of the row per 64-byte chunk (a partial quad: the rest 0).
+        uint8_t* cb = grp + 64 + rr * 4;
+        const uint8_t* src = code + g * group_;
+        int64_t kk = 0;
+        for (; kk + 4 <= group_; kk += 4) std::memcpy(cb + kk * 16, src + kk, 4);
+        for (int64_t j = 0; kk + j < group_; ++j) cb[kk * 16 + j] = src[kk + j];
+        continue;
+      }
       // int4: the panel keeps 8 k of a row as the 4 canonical bytes that hold them (even k in the
       // low nibble), so whole 8-k chunks are plain 4-byte copies.
       uint8_t* cb = grp + 64;
@@ -113,7 +136,7 @@ void PackedWeight::SetRtnRows(int64_t r0, int64_t rows, const uint8_t* codes, co
       }
     }
   }
-  if (rtn_.scheme != RtnScheme::kInt8) return;
+  if (rtn_.scheme != RtnScheme::kInt8 || act_ == ActType::kInt8) return;
   // int8: a panel stores each k as 16 consecutive bytes, one per row. Rows of one panel are
   // transposed in 16 x 16 tiles that stay in L1.
   for (int64_t i0 = 0; i0 < rows;) {
@@ -140,8 +163,9 @@ void PackedWeight::SetRtnRows(int64_t r0, int64_t rows, const uint8_t* codes, co
 }
 
 Result<PackedWeight> PackedWeight::Pack(const RtnFormat& format, const uint8_t* codes,
-                                        const uint8_t* scales, int64_t n, int64_t k, Isa isa) {
-  RTNQ_ASSIGN_OR_RETURN(PackedWeight w, AllocateRtn(format, n, k, isa));
+                                        const uint8_t* scales, int64_t n, int64_t k, ActType act,
+                                        Isa isa) {
+  RTNQ_ASSIGN_OR_RETURN(PackedWeight w, AllocateRtn(format, n, k, act, isa));
   if (codes == nullptr || scales == nullptr) return Err("RTN weight [{}, {}] has no data", n, k);
   w.SetRtnRows(0, n, codes, scales);
   return w;
@@ -157,7 +181,9 @@ void PackedWeight::ExtractRtnRow(int64_t r, float* out) const {
     const uint8_t* cb = grp + 64;
     for (int64_t kk = 0; kk < group_; ++kk) {
       int level;
-      if (rtn_.scheme == RtnScheme::kInt8) {
+      if (rtn_.scheme == RtnScheme::kInt8 && act_ == ActType::kInt8) {
+        level = cb[(kk / 4) * 64 + rr * 4 + kk % 4] - 128;
+      } else if (rtn_.scheme == RtnScheme::kInt8) {
         level = static_cast<int8_t>(cb[kk * kPanelRows + rr]);
       } else {
         const uint8_t byte = cb[(kk / 8) * 64 + rr * 4 + (kk % 8) / 2];
@@ -170,8 +196,36 @@ void PackedWeight::ExtractRtnRow(int64_t r, float* out) const {
 
 void MatmulReferenceRtn(const RtnFormat& format, const uint8_t* codes, const uint8_t* scales,
                         int64_t n, int64_t k, const float* x, int64_t m, int64_t ldx, float* y,
-                        int64_t ldy, const float* bias) {
+                        int64_t ldy, const float* bias, ActType act) {
   const uint64_t code_row = format.CodeBytes(1, k), scale_row = format.ScaleBytes(1, k);
+  if (act == ActType::kInt8) {
+    const int64_t group = format.GroupLength(k), groups = k / group;
+    const uint32_t bias_code = static_cast<uint32_t>(format.bias());
+    std::vector<int8_t> q(static_cast<size_t>(k));
+    std::vector<float> xs(static_cast<size_t>(groups));
+    std::vector<int32_t> sum(static_cast<size_t>(groups));
+    for (int64_t i = 0; i < m; ++i) {
+      QuantizeActivationsA8(x + i * ldx, k, group, group, false, {q.data(), xs.data(), sum.data()},
+                            Isa::kScalar);
+      for (int64_t j = 0; j < n; ++j) {
+        const uint8_t* code = codes + j * code_row;
+        float acc = 0.0f;
+        for (int64_t g = 0; g < groups; ++g) {
+          // Unsigned: sums of code * q may wrap; the difference is exact (A8MaxGroup).
+          uint32_t dot = 0;
+          for (int64_t c = g * group; c < (g + 1) * group; ++c) {
+            const uint32_t level_code = static_cast<uint32_t>(RtnLevel(format, code, c) + format.bias());
+            dot += level_code * static_cast<uint32_t>(static_cast<int32_t>(q[c]));
+          }
+          dot -= bias_code * static_cast<uint32_t>(sum[g]);
+          const float sw = RtnScale(format, scales + j * scale_row, g);
+          acc = std::fma(static_cast<float>(static_cast<int32_t>(dot)), sw * xs[g], acc);
+        }
+        y[i * ldy + j] = bias ? acc + bias[j] : acc;
+      }
+    }
+    return;
+  }
   std::vector<float> w(static_cast<size_t>(n * k));
   for (int64_t j = 0; j < n; ++j)
     RtnDequantizeRow(format, codes + j * code_row, scales + j * scale_row, k, w.data() + j * k);

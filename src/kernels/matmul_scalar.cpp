@@ -87,11 +87,11 @@ void TileRtnScalar(const TileArgs& a) {
 }  // namespace
 
 const MatmulKernel kScalarKernels[4] = {
-    {"f32_scalar", WeightType::kF32, ActType::kF32, Isa::kScalar, false, 1, 1, 1, TileF32Scalar},
-    {"bf16_scalar", WeightType::kBF16, ActType::kF32, Isa::kScalar, false, 1, 1, 1, TileBf16Scalar},
-    {"rtn8_scalar", WeightType::kRtnInt8, ActType::kF32, Isa::kScalar, false, 1, 1, 1,
+    {"f32_scalar", WeightType::kF32, ActType::kF32, Isa::kScalar, false, false, 1, 1, 1, TileF32Scalar},
+    {"bf16_scalar", WeightType::kBF16, ActType::kF32, Isa::kScalar, false, false, 1, 1, 1, TileBf16Scalar},
+    {"rtn8_scalar", WeightType::kRtnInt8, ActType::kF32, Isa::kScalar, false, false, 1, 1, 1,
      TileRtnScalar<false>},
-    {"rtn4_scalar", WeightType::kRtnInt4, ActType::kF32, Isa::kScalar, false, 1, 1, 1,
+    {"rtn4_scalar", WeightType::kRtnInt4, ActType::kF32, Isa::kScalar, false, false, 1, 1, 1,
      TileRtnScalar<true>},
 };
 

@@ -1,5 +1,6 @@
 // Kernel tables defined by the per-ISA files (matmul_scalar.cpp, matmul_avx2.cpp,
-// matmul_avx512.cpp) and collected by the registry in matmul.cpp.
+// matmul_avx512.cpp, and the int8-activation matmul_a8_*.cpp) and collected by the registry in
+// matmul.cpp; plus the A8 helpers the driver and the oracle share.
 #pragma once
 
 #include "kernels/matmul.h"
@@ -9,5 +10,24 @@ namespace rtnq {
 extern const MatmulKernel kScalarKernels[4];
 extern const MatmulKernel kAvx2Kernels[4];
 extern const MatmulKernel kAvx512Kernels[5];
+extern const MatmulKernel kScalarA8Kernels[2];
+
+// A8 layouts: per group, int4 panels hold ceil(G/8) chunks of 8 k and the activations are
+// permuted per 8 k to (0,2,4,6,1,3,5,7); int8 A8 panels hold ceil(G/4) k-quads, activations in
+// k order. Returns the activation bytes per group (= k per group of the panel, padding included).
+inline int64_t A8GroupStride(RtnScheme scheme, int64_t group) {
+  return scheme == RtnScheme::kInt4 ? (group + 7) / 8 * 8 : (group + 3) / 4 * 4;
+}
+
+// The exact integer dot products stay in int32 if |sum of level * q| <= bias * 127 * G < 2^31
+// (levels in [-bias, bias - 1], |q| <= 127): G <= 132104 for int8 (Llama-3's 128256-wide rows
+// fit), G <= 2113664 for int4. Partial sums of code * q may wrap, the final difference cannot.
+inline int64_t A8MaxGroup(RtnScheme scheme) {
+  return ((int64_t{1} << 31) - 1) / (int64_t{Info(scheme).bias} * 127);
+}
+
+// The ISA-specific quantizers behind QuantizeActivationsA8 (bitwise equal to the scalar one).
+void QuantizeActivationsA8Avx512(const float* x, int64_t k, int64_t group, int64_t group_stride,
+                                 bool permute8, A8Row out);
 
 }  // namespace rtnq
