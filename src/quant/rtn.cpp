@@ -114,9 +114,11 @@ bool RtnQuantizeRow(const void* src, DType src_dtype, int64_t cols, const RtnFor
   // vLLM computes in the weight's dtype; F32 weights therefore see no intermediate rounding.
   const DType work = arithmetic == RtnArithmetic::kVllm ? src_dtype : DType::kF32;
   const bool simd = g_len % 16 == 0 && SelectedIsa() == Isa::kAvx512;
+  const DType sdt = f.scale_dtype;
+  const bool int4 = f.scheme == RtnScheme::kInt4;
   bool all_finite = true;
 
-  for (int64_t g0 = 0; g0 < cols; g0 += g_len) {
+  auto quantize_group = [&](int64_t g0) {
     const void* group = static_cast<const uint8_t*>(src) + g0 * elem_bytes;
     float amax = simd ? GroupAmaxAvx512(group, src_dtype, g_len) : GroupAmaxScalar(group, src_dtype, g_len);
     const bool finite = std::isfinite(amax);
@@ -130,14 +132,26 @@ bool RtnQuantizeRow(const void* src, DType src_dtype, int64_t cols, const RtnFor
     const float scale = arithmetic == RtnArithmetic::kVllm ? RoundTo(work, (amax * 2.0f) * (1.0f / levels))
                                                            : (amax * 2.0f) / levels;
     // fp32 mode computes codes against the scale as stored, so dequantization sees the same value.
-    const float stored = RoundTo(f.scale_dtype, scale);
-    StoreScale(f.scale_dtype, stored, scales + (g0 / g_len) * scale_bytes);
+    const float stored = RoundTo(sdt, scale);
+    StoreScale(sdt, stored, scales + (g0 / g_len) * scale_bytes);
     GroupArgs args{group, src_dtype, g_len, arithmetic == RtnArithmetic::kVllm ? scale : stored, work,
-                   f.bias(), max_code, f.scheme == RtnScheme::kInt4,
-                   codes + (f.scheme == RtnScheme::kInt4 ? g0 / 2 : g0)};
+                   f.bias(), max_code, int4, codes + (int4 ? g0 / 2 : g0)};
     if (simd && finite) EncodeGroupAvx512(args);
     else EncodeGroupScalar(args);
+  };
+
+  int64_t g0 = 0;
+  if (simd) {  // whole blocks of 16 groups with vector scale arithmetic
+    const int64_t block = kBlockGroups * g_len;
+    for (; g0 + block <= cols; g0 += block) {
+      BlockArgs args{static_cast<const uint8_t*>(src) + g0 * elem_bytes, src_dtype, g_len,
+                     arithmetic == RtnArithmetic::kVllm, work, sdt, f.bias(), max_code, int4,
+                     codes + (int4 ? g0 / 2 : g0), scales + (g0 / g_len) * scale_bytes};
+      if (QuantizeBlock16Avx512(args)) continue;
+      for (int64_t g = g0; g < g0 + block; g += g_len) quantize_group(g);  // holds a NaN or Inf
+    }
   }
+  for (; g0 < cols; g0 += g_len) quantize_group(g0);
   return all_finite;
 }
 

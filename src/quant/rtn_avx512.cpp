@@ -80,3 +80,82 @@ RTNQ_AVX512 void EncodeGroupAvx512(const GroupArgs& a) {
 }
 
 }  // namespace rtnq::rtn_internal
+
+namespace rtnq::rtn_internal {
+namespace {
+
+// r[g] = max over the lanes of a[g], for 16 vectors: a transpose-and-max tree of 15 maxes and 30
+// in-register shuffles instead of 16 separate horizontal reductions.
+RTNQ_AVX512 inline __m512 HorizontalMax16(__m512 a[16]) {
+  __m512 t[8], u[4], w[2];
+  for (int i = 0; i < 8; ++i) {  // 256-bit halves: t[i] = [a[2i] partials x8, a[2i+1] partials x8]
+    const __m512 lo = _mm512_insertf32x8(a[2 * i], _mm512_castps512_ps256(a[2 * i + 1]), 1);
+    const __m512 hi = _mm512_shuffle_f32x4(a[2 * i], a[2 * i + 1], _MM_SHUFFLE(3, 2, 3, 2));
+    t[i] = _mm512_max_ps(lo, hi);
+  }
+  for (int i = 0; i < 4; ++i) {  // 128-bit lanes: u[i] lane j = group 4i + j, 4 partials
+    const __m512 lo = _mm512_shuffle_f32x4(t[2 * i], t[2 * i + 1], _MM_SHUFFLE(2, 0, 2, 0));
+    const __m512 hi = _mm512_shuffle_f32x4(t[2 * i], t[2 * i + 1], _MM_SHUFFLE(3, 1, 3, 1));
+    u[i] = _mm512_max_ps(lo, hi);
+  }
+  for (int i = 0; i < 2; ++i) {  // w[i] lane j = [group 8i+j x2, group 8i+4+j x2]
+    const __m512 lo = _mm512_shuffle_ps(u[2 * i], u[2 * i + 1], _MM_SHUFFLE(1, 0, 1, 0));
+    const __m512 hi = _mm512_shuffle_ps(u[2 * i], u[2 * i + 1], _MM_SHUFFLE(3, 2, 3, 2));
+    w[i] = _mm512_max_ps(lo, hi);
+  }
+  const __m512 lo = _mm512_shuffle_ps(w[0], w[1], _MM_SHUFFLE(2, 0, 2, 0));
+  const __m512 hi = _mm512_shuffle_ps(w[0], w[1], _MM_SHUFFLE(3, 1, 3, 1));
+  // Lane 4j + e now holds group j + 4e (j < 4, e < 4): put group g in lane g.
+  const __m512i order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+  return _mm512_permutexvar_ps(order, _mm512_max_ps(lo, hi));
+}
+
+}  // namespace
+
+RTNQ_AVX512 bool QuantizeBlock16Avx512(const BlockArgs& a) {
+  const size_t elem_bytes = a.src_dtype == DType::kF32 ? 4 : 2;
+  __m512 amax_parts[kBlockGroups];
+  __mmask16 bad = 0;
+  for (int g = 0; g < kBlockGroups; ++g) {
+    const void* group = static_cast<const uint8_t*>(a.src) + g * a.len * elem_bytes;
+    __m512 m = _mm512_setzero_ps();
+    for (int64_t i = 0; i < a.len; i += 16) {
+      const __m512 v = _mm512_abs_ps(Load16(group, a.src_dtype, i));
+      bad |= _mm512_cmp_ps_mask(v, _mm512_set1_ps(__builtin_inff()), _CMP_NLT_UQ);  // NaN or Inf
+      m = _mm512_max_ps(m, v);
+    }
+    amax_parts[g] = m;
+  }
+  if (bad != 0) return false;
+  const __m512 amax = HorizontalMax16(amax_parts);
+  const float levels = static_cast<float>(a.max_code);
+  const __m512 twice = _mm512_mul_ps(amax, _mm512_set1_ps(2.0f));
+  // Same operations as the scalar code: vLLM multiplies by the f32 reciprocal and rounds to the
+  // weight dtype; fp32 divides. Both then round to the stored scale dtype.
+  const __m512 scale = a.vllm ? RoundTo(a.work, _mm512_mul_ps(twice, _mm512_set1_ps(1.0f / levels)))
+                              : _mm512_div_ps(twice, _mm512_set1_ps(levels));
+  const __m512 stored = RoundTo(a.scale_dtype, scale);
+  switch (a.scale_dtype) {
+    case DType::kBF16:  // stored is a bf16 value: its top half is the encoding
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(a.scales),
+                          _mm512_cvtepi32_epi16(_mm512_srli_epi32(_mm512_castps_si512(stored), 16)));
+      break;
+    case DType::kF16:
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(a.scales),
+                          _mm512_cvtps_ph(stored, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+      break;
+    default:
+      _mm512_storeu_ps(a.scales, stored);
+  }
+  alignas(64) float divisors[kBlockGroups];
+  _mm512_store_ps(divisors, a.vllm ? scale : stored);
+  const int64_t group_code_bytes = a.int4 ? a.len / 2 : a.len;
+  for (int g = 0; g < kBlockGroups; ++g) {
+    GroupArgs args{static_cast<const uint8_t*>(a.src) + g * a.len * elem_bytes, a.src_dtype, a.len,
+                   divisors[g], a.work, a.bias, a.max_code, a.int4, a.codes + g * group_code_bytes};
+    EncodeGroupAvx512(args);  // inlined: same translation unit
+  }
+  return true;
+}
+
+}  // namespace rtnq::rtn_internal

@@ -28,4 +28,24 @@ void EncodeGroupScalar(const GroupArgs& a);
 float GroupAmaxAvx512(const void* src, DType dtype, int64_t len);
 void EncodeGroupAvx512(const GroupArgs& a);
 
+// Sixteen consecutive groups of a row at once: amax of each, the scales as a vector (the same
+// IEEE operations as RtnQuantizeRow's scalar scale code), then the codes. Removes the per-group
+// horizontal reduction and scalar scale arithmetic that halved the rate at g32 (1.5 vs 3.4 GB/s).
+struct BlockArgs {
+  const void* src;     // first element of the first group
+  DType src_dtype;     // F32, F16 or BF16
+  int64_t len;         // elements per group, a multiple of 16
+  bool vllm;           // RtnArithmetic::kVllm
+  DType work;          // vLLM mode: src_dtype; fp32 mode: F32
+  DType scale_dtype;   // F32, F16 or BF16
+  int bias, max_code;
+  bool int4;
+  uint8_t* codes;      // codes of the first group
+  uint8_t* scales;     // scale of the first group
+};
+inline constexpr int kBlockGroups = 16;
+// Requires AVX-512 F/BW/VL/DQ and F16C. Returns false, writing nothing, if any of the groups
+// holds a NaN or Inf: the caller then quantizes them one by one on the IEEE-exact paths.
+bool QuantizeBlock16Avx512(const BlockArgs& a);
+
 }  // namespace rtnq::rtn_internal

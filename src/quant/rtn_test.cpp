@@ -149,11 +149,20 @@ TEST(Rtn, SimdPathEqualsScalarReference) {
   if (HostCpu().BestIsa() != Isa::kAvx512) GTEST_SKIP() << "no AVX-512 on this host";
   std::mt19937 rng(11);
   std::normal_distribution<float> dist(0.0f, 0.03f);
-  const int rows = 6, cols = 512;
+  // 2176 = 17 x 128: whole 16-group blocks plus a tail of single groups at g32, g64 and g128,
+  // so both the block path and the per-group path run.
+  const int rows = 10, cols = 2176;
   std::vector<float> f32(rows * cols);
   for (int i = 0; i < rows * cols; ++i) f32[i] = dist(rng) * ((i % 97 == 3) ? 20.0f : 1.0f);
   for (int k = 0; k < 32; ++k) f32[cols + k] = 0.0f;                            // zero group
+  for (int k = 64; k < 96; ++k) f32[cols + k] = -0.0f;                          // negative zeros
   for (int k = 0; k < 32; ++k) f32[2 * cols + k] = (k == 0 ? 1.875f : ((k % 15) - 7) / 8.0f);  // ties
+  for (int k = 0; k < cols; ++k) f32[3 * cols + k] *= 1e-6f;   // f16 scales subnormal or zero
+  for (int k = 0; k < cols; ++k) f32[4 * cols + k] *= 1e-36f;  // f32 subnormal scales
+  f32[5 * cols + 40] = 3.0e38f;                                // 2 * amax overflows f32
+  f32[5 * cols + 1600] = 70000.0f;                              // beyond f16: inf in f16 input
+  f32[6 * cols + 1030] = std::nanf("");                         // non-finite in a block
+  f32[7 * cols + 2100] = -INFINITY;                            // non-finite in a tail group
   std::vector<uint16_t> bf16(f32.size()), f16(f32.size());
   for (size_t i = 0; i < f32.size(); ++i) {
     bf16[i] = F32ToBf16(f32[i]);
@@ -168,9 +177,9 @@ TEST(Rtn, SimdPathEqualsScalarReference) {
           for (auto mode : {RtnArithmetic::kFp32, RtnArithmetic::kVllm}) {
             const RtnFormat f{scheme, g, scale};
             setenv("RTNQ_ISA", "scalar", 1);
-            auto ref = RtnQuantize(src, dtype, rows, cols, f, mode);
+            auto ref = RtnQuantize(src, dtype, rows, cols, f, mode, /*allow_nonfinite=*/true);
             unsetenv("RTNQ_ISA");
-            auto simd = RtnQuantize(src, dtype, rows, cols, f, mode);
+            auto simd = RtnQuantize(src, dtype, rows, cols, f, mode, /*allow_nonfinite=*/true);
             ASSERT_TRUE(ref.ok() && simd.ok());
             EXPECT_EQ(ref->codes, simd->codes) << DTypeName(dtype) << " " << f.Name() << " " << RtnArithmeticName(mode);
             EXPECT_EQ(ref->scales, simd->scales) << DTypeName(dtype) << " " << f.Name();
