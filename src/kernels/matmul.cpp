@@ -67,6 +67,8 @@ std::vector<const MatmulKernel*> AllMatmulKernels() {
   for (const auto& k : kAvx2Kernels) all.push_back(&k);
   for (const auto& k : kAvx512Kernels) all.push_back(&k);
   for (const auto& k : kScalarA8Kernels) all.push_back(&k);
+  for (const auto& k : kAvx2A8Kernels) all.push_back(&k);
+  for (const auto& k : kAvx512A8Kernels) all.push_back(&k);
   return all;
 }
 

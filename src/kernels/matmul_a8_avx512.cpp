@@ -8,9 +8,14 @@
 #include <array>
 #include <cfloat>
 #include <cstring>
+#include <utility>
 
 #include "kernels/matmul.h"
 #include "kernels/matmul_tiles.h"
+
+// GCC 12 warns about _mm512_undefined_epi32() inside its own intrinsics (a false positive).
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
 
 #define RTNQ_TARGET_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx2,fma,f16c")))
 #define RTNQ_TARGET_VNNI \
@@ -54,5 +59,115 @@ RTNQ_TARGET_AVX512 void QuantizeActivationsA8Avx512(const float* x, int64_t k, i
     out.sum[g] = _mm512_reduce_add_epi32(sum);
   }
 }
+
+}  // namespace rtnq
+
+namespace rtnq {
+namespace {
+
+// Prefill tile: MR rows x NV panels of int32 dots plus as many f32 accumulators (16 of 32 zmm for
+// 4 x 2). Decode (MR = 1) streams up to 8 panels at once: 8 independent weight streams keep
+// enough cache misses in flight to run at DRAM speed.
+constexpr int kMrMax = 4, kNvMax = 2, kNvDecode = 8;
+
+RTNQ_TARGET_AVX512 inline __m512i BroadcastDword(const int8_t* p) {
+  int32_t v;
+  std::memcpy(&v, p, 4);
+  return _mm512_set1_epi32(v);
+}
+
+template <int MR, int NV, bool kInt4>
+RTNQ_TARGET_VNNI void TileA8(const TileArgs& a) {
+  __m512 acc[MR][NV];
+  for (int m = 0; m < MR; ++m)
+    for (int v = 0; v < NV; ++v)
+      acc[m][v] = a.load_acc ? _mm512_loadu_ps(a.acc + m * a.ldacc + v * 16) : _mm512_setzero_ps();
+  const int64_t G = a.group;
+  const int64_t chunks = kInt4 ? (G + 7) / 8 : (G + 3) / 4;
+  const __m512i nibble = _mm512_set1_epi8(0x0f);
+  for (int64_t g = a.k0 / G; g < a.k1 / G; ++g) {
+    const uint8_t* grp[NV];
+    for (int v = 0; v < NV; ++v) grp[v] = a.w + v * a.panel_bytes + g * a.group_bytes;
+    const int8_t* xq = a.xq + g * a.xq_group;
+    __m512i dot[MR][NV];
+    for (int m = 0; m < MR; ++m)
+      for (int v = 0; v < NV; ++v) dot[m][v] = _mm512_setzero_si512();
+    for (int64_t c = 0; c < chunks; ++c) {
+      if constexpr (kInt4) {
+        // (dw & 0x0f..) = codes of k 0,2,4,6 per dword; ((dw >> 4) & 0x0f..) = k 1,3,5,7, matching
+        // the activations' (0,2,4,6 | 1,3,5,7) order.
+        __m512i lo[NV], hi[NV];
+        for (int v = 0; v < NV; ++v) {
+          const __m512i dw = _mm512_load_si512(grp[v] + 64 + c * 64);
+          lo[v] = _mm512_and_si512(dw, nibble);
+          hi[v] = _mm512_and_si512(_mm512_srli_epi32(dw, 4), nibble);
+        }
+        for (int m = 0; m < MR; ++m) {
+          const int8_t* x = xq + m * a.ldxq + c * 8;
+          const __m512i x0 = BroadcastDword(x), x1 = BroadcastDword(x + 4);
+          for (int v = 0; v < NV; ++v) {
+            dot[m][v] = _mm512_dpbusd_epi32(dot[m][v], lo[v], x0);
+            dot[m][v] = _mm512_dpbusd_epi32(dot[m][v], hi[v], x1);
+          }
+        }
+      } else {
+        __m512i w[NV];
+        for (int v = 0; v < NV; ++v) w[v] = _mm512_load_si512(grp[v] + 64 + c * 64);
+        for (int m = 0; m < MR; ++m) {
+          const __m512i xb = BroadcastDword(xq + m * a.ldxq + c * 4);
+          for (int v = 0; v < NV; ++v) dot[m][v] = _mm512_dpbusd_epi32(dot[m][v], w[v], xb);
+        }
+      }
+    }
+    // dot - bias * sum(q) is exact (matmul_tiles.h, A8MaxGroup); then one rounding each for the
+    // convert, s_w * s_x and the FMA, as in the scalar tile.
+    for (int m = 0; m < MR; ++m) {
+      const __m512i bsum = _mm512_set1_epi32(a.xbsum[m * a.ldxs + g]);
+      const __m512 sx = _mm512_set1_ps(a.xs[m * a.ldxs + g]);
+      for (int v = 0; v < NV; ++v) {
+        const __m512 sw = _mm512_load_ps(reinterpret_cast<const float*>(grp[v]));
+        const __m512 d = _mm512_cvtepi32_ps(_mm512_sub_epi32(dot[m][v], bsum));
+        acc[m][v] = _mm512_fmadd_ps(d, _mm512_mul_ps(sw, sx), acc[m][v]);
+      }
+    }
+  }
+  for (int m = 0; m < MR; ++m)
+    for (int v = 0; v < NV; ++v) _mm512_storeu_ps(a.acc + m * a.ldacc + v * 16, acc[m][v]);
+}
+
+template <bool kInt4, int MR, int NV>
+constexpr TileFn PickTile() {
+  if constexpr (NV <= kNvMax || MR == 1) {
+    return &TileA8<MR, NV, kInt4>;
+  } else {
+    return nullptr;
+  }
+}
+
+template <bool kInt4, int MR, int... NV>
+constexpr std::array<TileFn, kNvDecode + 1> TileRow(std::integer_sequence<int, NV...>) {
+  return {nullptr, PickTile<kInt4, MR, NV + 1>()...};
+}
+
+template <bool kInt4, int... MR>
+constexpr std::array<std::array<TileFn, kNvDecode + 1>, kMrMax + 1> TileTable(
+    std::integer_sequence<int, MR...>) {
+  return {{{}, TileRow<kInt4, MR + 1>(std::make_integer_sequence<int, kNvDecode>())...}};
+}
+
+template <bool kInt4>
+void DispatchA8(const TileArgs& a) {
+  static constexpr auto kTable = TileTable<kInt4>(std::make_integer_sequence<int, kMrMax>());
+  kTable[a.mr][a.nv](a);
+}
+
+}  // namespace
+
+const MatmulKernel kAvx512A8Kernels[2] = {
+    {"rtn8_a8_avx512vnni", WeightType::kRtnInt8, ActType::kInt8, Isa::kAvx512, false, true, kMrMax,
+     kNvMax, kNvDecode, DispatchA8<false>},
+    {"rtn4_a8_avx512vnni", WeightType::kRtnInt4, ActType::kInt8, Isa::kAvx512, false, true, kMrMax,
+     kNvMax, kNvDecode, DispatchA8<true>},
+};
 
 }  // namespace rtnq

@@ -52,6 +52,7 @@ std::vector<const MatmulKernel*> RtnKernels() {
   std::vector<const MatmulKernel*> out;
   for (const MatmulKernel* k : AllMatmulKernels()) {
     if (k->weight != WeightType::kRtnInt8 && k->weight != WeightType::kRtnInt4) continue;
+    if (k->act != ActType::kF32) continue;  // A8 kernels: matmul_a8_test.cpp
     if (FindMatmulKernel(k->weight, k->act, k->isa) == k) out.push_back(k);
   }
   return out;

@@ -11,6 +11,8 @@ extern const MatmulKernel kScalarKernels[4];
 extern const MatmulKernel kAvx2Kernels[4];
 extern const MatmulKernel kAvx512Kernels[5];
 extern const MatmulKernel kScalarA8Kernels[2];
+extern const MatmulKernel kAvx2A8Kernels[2];
+extern const MatmulKernel kAvx512A8Kernels[2];
 
 // A8 layouts: per group, int4 panels hold ceil(G/8) chunks of 8 k and the activations are
 // permuted per 8 k to (0,2,4,6,1,3,5,7); int8 A8 panels hold ceil(G/4) k-quads, activations in
