@@ -1,7 +1,13 @@
-// Matmul kernel benchmark: time per call and weight bandwidth at M = 1 (decode) and larger M,
-// against DRAM read bandwidth measured here. Weights rotate through enough copies (>= 1 GiB by
-// default) that every call streams them from DRAM, as in a real forward pass.
-//   bench_matmul [--threads T] [--rotate-mib MIB] [--json] [--shapes KxN,...] [--m 1,4,...]
+// Matmul kernel benchmark: time per call, weight bandwidth and speed relative to the exact BF16
+// kernel, for dense and RTN weights (W4A16/W8A16 exact, W4A8/W8A8 int8 activations). Weights
+// rotate through enough copies (>= 640 MiB per variant, above a 480 MiB L3) that every call
+// streams them from DRAM, as in a real forward pass. Variants are interleaved per repetition so
+// that the ratios compare runs made side by side on a noisy shared machine.
+//   bench_matmul [--threads T] [--rotate-mib MIB] [--reps R] [--json] [--shapes K,N,...]
+//                [--m 1,16,...] [--variants bf16,w4a8:g128,...]
+// Variants: f32, bf16, bf16act (VDPBF16PS), w{4,8}a{8,16}:g{32,64,128,0} (bf16 scales).
+#include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <random>
@@ -17,39 +23,84 @@ using namespace rtnq;
 
 namespace {
 
-std::vector<int64_t> ParseList(const std::string& s) {
-  std::vector<int64_t> out;
+std::vector<std::string> Split(const std::string& s) {
+  std::vector<std::string> out;
   size_t i = 0;
-  while (i < s.size()) {
-    size_t j = s.find_first_of(",x", i);
+  while (i <= s.size()) {
+    size_t j = s.find(',', i);
     if (j == std::string::npos) j = s.size();
-    out.push_back(std::atoll(s.substr(i, j - i).c_str()));
+    if (j > i) out.push_back(s.substr(i, j - i));
     i = j + 1;
   }
   return out;
 }
 
+std::vector<int64_t> ParseList(const std::string& s) {
+  std::vector<int64_t> out;
+  for (const std::string& t : Split(s)) out.push_back(std::atoll(t.c_str()));
+  return out;
+}
+
+struct Variant {
+  std::string label;
+  bool rtn = false;
+  DType dtype = DType::kBF16;  // dense
+  RtnFormat format;            // rtn
+  ActType act = ActType::kF32;
+};
+
+bool ParseVariant(const std::string& s, Variant* v) {
+  v->label = s;
+  if (s == "f32" || s == "bf16" || s == "bf16act") {
+    v->dtype = s == "f32" ? DType::kF32 : DType::kBF16;
+    v->act = s == "bf16act" ? ActType::kBF16 : ActType::kF32;
+    return true;
+  }
+  // w4a8:g128
+  if (s.size() < 4 || s[0] != 'w' || (s[1] != '4' && s[1] != '8') || s[2] != 'a') return false;
+  v->rtn = true;
+  v->format.scheme = s[1] == '4' ? RtnScheme::kInt4 : RtnScheme::kInt8;
+  v->format.scale_dtype = DType::kBF16;
+  const size_t colon = s.find(":g");
+  const std::string a = s.substr(3, colon == std::string::npos ? std::string::npos : colon - 3);
+  if (a != "8" && a != "16") return false;
+  v->act = a == "8" ? ActType::kInt8 : ActType::kF32;
+  v->format.group = colon == std::string::npos ? 128 : std::atoi(s.c_str() + colon + 2);
+  return true;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  int threads = 1;
-  size_t rotate_mib = 1024;
+  int threads = 1, reps = 5;
+  size_t rotate_mib = 640;
   bool json = false;
-  std::vector<int64_t> shapes = {4096, 14336, 14336, 4096, 2048, 8192};
-  std::vector<int64_t> ms = {1, 2, 4, 8, 16, 64, 256};
-  std::vector<std::string> kernels_wanted = {"f32", "bf16", "bf16_bf16act"};
+  std::vector<int64_t> shapes = {4096, 14336};
+  std::vector<int64_t> ms = {1, 16, 32};
+  std::string variant_list = "bf16,w4a8:g128,w8a8:g128,w4a8:g32,w4a16:g128,w8a16:g128";
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--threads" && i + 1 < argc) threads = std::atoi(argv[++i]);
     else if (a == "--rotate-mib" && i + 1 < argc) rotate_mib = std::atoll(argv[++i]);
+    else if (a == "--reps" && i + 1 < argc) reps = std::atoi(argv[++i]);
     else if (a == "--json") json = true;
     else if (a == "--shapes" && i + 1 < argc) shapes = ParseList(argv[++i]);
     else if (a == "--m" && i + 1 < argc) ms = ParseList(argv[++i]);
+    else if (a == "--variants" && i + 1 < argc) variant_list = argv[++i];
     else {
-      std::fprintf(stderr, "usage: bench_matmul [--threads T] [--rotate-mib MIB] [--json] "
-                           "[--shapes K,N,K,N...] [--m 1,4,...]\n");
+      std::fprintf(stderr, "usage: bench_matmul [--threads T] [--rotate-mib MIB] [--reps R] [--json] "
+                           "[--shapes K,N,K,N...] [--m 1,4,...] [--variants bf16,w4a8:g128,...]\n");
       return 2;
     }
+  }
+  std::vector<Variant> variants;
+  for (const std::string& s : Split(variant_list)) {
+    Variant v;
+    if (!ParseVariant(s, &v)) {
+      std::fprintf(stderr, "bench_matmul: unknown variant '%s'\n", s.c_str());
+      return 2;
+    }
+    variants.push_back(v);
   }
   ThreadPool pool(threads);
   const double bw = bench::MeasureReadBandwidth(size_t{1} << 30, threads);
@@ -57,16 +108,8 @@ int main(int argc, char** argv) {
   out["dram_read_gbps"] = bw / 1e9;  // best of 7 passes
   out["threads"] = threads;
   out["cpu"] = HostCpu().ToString();
-  if (!json) std::printf("DRAM read bandwidth (%d threads): %.1f GB/s\n", threads, bw / 1e9);
+  if (!json) std::printf("DRAM read bandwidth (%d threads, best of 7): %.1f GB/s\n", threads, bw / 1e9);
 
-  struct Variant {
-    const char* label;
-    DType dtype;
-    ActType act;
-  };
-  const Variant variants[] = {{"f32", DType::kF32, ActType::kF32},
-                              {"bf16", DType::kBF16, ActType::kF32},
-                              {"bf16_bf16act", DType::kBF16, ActType::kBF16}};
   std::mt19937 rng(1);
   std::normal_distribution<float> dist;
   for (size_t s = 0; s + 1 < shapes.size(); s += 2) {
@@ -75,35 +118,79 @@ int main(int argc, char** argv) {
     for (float& v : w32) v = dist(rng);
     std::vector<uint16_t> w16(n * k);
     for (size_t i = 0; i < w16.size(); ++i) w16[i] = F32ToBf16(w32[i]);
-    for (const Variant& var : variants) {
-      if (!FindMatmulKernel(var.dtype, var.act, SelectedIsa())) continue;
-      const void* rows = var.dtype == DType::kF32 ? static_cast<const void*>(w32.data()) : w16.data();
-      const size_t one = static_cast<size_t>(n * k) * (var.dtype == DType::kF32 ? 4 : 2);
-      const int copies = static_cast<int>(std::max<size_t>(2, (rotate_mib << 20) / one + 1));
-      std::vector<PackedWeight> ws;
-      for (int c = 0; c < copies; ++c) ws.push_back(std::move(PackedWeight::Pack(var.dtype, rows, n, k, var.act).value()));
-      for (int64_t m : ms) {
-        std::vector<float> x(m * k), y(m * n);
-        for (float& v : x) v = dist(rng);
-        std::vector<double> times;
-        const int calls = std::max(copies, m >= 64 ? 6 : 3 * copies);
-        for (int c = 0; c < calls + 1; ++c) {
-          Timer t;
-          Matmul(ws[c % copies], x.data(), m, k, y.data(), n, nullptr, &pool);
-          if (c > 0) times.push_back(t.Seconds());  // first call warms the pool
+    std::vector<uint8_t> codes(n * k);
+    for (auto& c : codes) c = static_cast<uint8_t>(rng());
+    std::vector<uint16_t> scales(n * k / 32 + n);  // enough for g32 (or one per row)
+    for (auto& h : scales) h = F32ToBf16(std::exp2(dist(rng)) * 1e-3f);
+
+    std::vector<std::vector<PackedWeight>> packed(variants.size());
+    for (size_t vi = 0; vi < variants.size(); ++vi) {
+      const Variant& var = variants[vi];
+      Result<PackedWeight> one =
+          var.rtn ? PackedWeight::Pack(var.format, codes.data(), reinterpret_cast<const uint8_t*>(scales.data()), n, k,
+                                       var.act)
+                  : PackedWeight::Pack(var.dtype, var.dtype == DType::kF32 ? static_cast<const void*>(w32.data())
+                                                                           : w16.data(),
+                                       n, k, var.act);
+      if (!one.ok()) {
+        std::fprintf(stderr, "bench_matmul: %s: %s\n", var.label.c_str(), one.status().message().c_str());
+        return 1;
+      }
+      const size_t bytes = one->bytes();
+      const int copies = static_cast<int>(std::max<size_t>(2, (rotate_mib << 20) / bytes + 1));
+      packed[vi].push_back(std::move(one.value()));
+      for (int c = 1; c < copies; ++c) {
+        packed[vi].push_back(std::move(
+            (var.rtn ? PackedWeight::Pack(var.format, codes.data(), reinterpret_cast<const uint8_t*>(scales.data()), n,
+                                          k, var.act)
+                     : PackedWeight::Pack(var.dtype, var.dtype == DType::kF32 ? static_cast<const void*>(w32.data())
+                                                                              : w16.data(),
+                                          n, k, var.act))
+                .value()));
+      }
+    }
+    for (int64_t m : ms) {
+      std::vector<float> x(m * k), y(m * n);
+      for (float& v : x) v = dist(rng);
+      // times[variant][rep] = median call time of one rotation through the copies.
+      std::vector<std::vector<double>> times(variants.size());
+      for (int r = 0; r < reps; ++r) {
+        for (size_t vi = 0; vi < variants.size(); ++vi) {
+          const auto& ws = packed[vi];
+          const int copies = static_cast<int>(ws.size());
+          const int calls = m >= 64 ? std::min(copies, 8) : copies;
+          Matmul(ws[copies - 1], x.data(), m, k, y.data(), n, nullptr, &pool);  // warm the pool
+          std::vector<double> t_calls;
+          for (int c = 0; c < calls; ++c) {
+            Timer t;
+            Matmul(ws[c], x.data(), m, k, y.data(), n, nullptr, &pool);
+            t_calls.push_back(t.Seconds());
+          }
+          times[vi].push_back(bench::Median(t_calls));
         }
-        const double sec = bench::Median(times);
-        const double gbps = static_cast<double>(ws[0].bytes()) / sec / 1e9;
-        const double gflops = 2.0 * m * n * k / sec / 1e9;
-        nlohmann::json row = {{"k", k}, {"n", n}, {"m", m}, {"weights", var.label},
-                              {"kernel", ws[0].kernel()->name}, {"ms", sec * 1e3},
+      }
+      const size_t base = 0;  // ratios against the first variant (bf16 by default)
+      for (size_t vi = 0; vi < variants.size(); ++vi) {
+        const double sec = bench::Median(times[vi]);
+        std::vector<double> ratios;
+        for (int r = 0; r < reps; ++r) ratios.push_back(times[base][r] / times[vi][r]);
+        std::sort(ratios.begin(), ratios.end());
+        const double ratio = bench::Median(ratios);
+        const PackedWeight& w = packed[vi][0];
+        const double gbps = static_cast<double>(w.bytes()) / sec / 1e9;
+        const double gops = 2.0 * m * n * k / sec / 1e9;
+        nlohmann::json row = {{"k", k}, {"n", n}, {"m", m}, {"variant", variants[vi].label},
+                              {"kernel", w.kernel()->name}, {"ms", sec * 1e3}, {"weight_bytes", w.bytes()},
                               {"weight_gbps", gbps}, {"pct_dram_bw", 100.0 * gbps * 1e9 / bw},
-                              {"gflops", gflops}};
+                              {"gops", gops}, {"speedup_vs_first", ratio},
+                              {"speedup_min", ratios.front()}, {"speedup_max", ratios.back()}};
         out["results"].push_back(row);
         if (!json)
-          std::printf("K=%-6lld N=%-6lld M=%-4lld %-26s %9.3f ms %7.1f GB/s (%5.1f%% of DRAM) %7.1f GFLOP/s\n",
-                      (long long)k, (long long)n, (long long)m, ws[0].kernel()->name, sec * 1e3, gbps,
-                      100.0 * gbps * 1e9 / bw, gflops);
+          std::printf("K=%-6lld N=%-6lld M=%-4lld %-11s %-22s %8.3f ms %6.1f GB/s (%5.1f%% DRAM) %7.1f GOP/s  "
+                      "x%.2f vs %s [%.2f..%.2f]\n",
+                      (long long)k, (long long)n, (long long)m, variants[vi].label.c_str(), w.kernel()->name,
+                      sec * 1e3, gbps, 100.0 * gbps * 1e9 / bw, gops, ratio, variants[base].label.c_str(),
+                      ratios.front(), ratios.back());
       }
     }
   }
