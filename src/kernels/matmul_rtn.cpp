@@ -98,7 +98,48 @@ void TransposeTile16Xor80(const uint8_t* in, uint64_t stride, uint8_t* out) {
   }
 }
 
+// 16 rows x 16 k (rows `stride` apart) into four k-quad chunks (64 bytes apart): chunk c, dword
+// r = row r's bytes 4c..4c+3. Four 4x4 dword transposes. SSE2 only.
+void TransposeTile16Quads(const uint8_t* in, uint64_t stride, uint8_t* out) {
+  for (int b = 0; b < 4; ++b) {
+    __m128i r[4];
+    for (int i = 0; i < 4; ++i) r[i] = _mm_loadu_si128(reinterpret_cast<const __m128i*>(in + (4 * b + i) * stride));
+    const __m128i t0 = _mm_unpacklo_epi32(r[0], r[1]), t1 = _mm_unpacklo_epi32(r[2], r[3]);
+    const __m128i t2 = _mm_unpackhi_epi32(r[0], r[1]), t3 = _mm_unpackhi_epi32(r[2], r[3]);
+    const __m128i c[4] = {_mm_unpacklo_epi64(t0, t1), _mm_unpackhi_epi64(t0, t1), _mm_unpacklo_epi64(t2, t3),
+                          _mm_unpackhi_epi64(t2, t3)};
+    for (int q = 0; q < 4; ++q) _mm_storeu_si128(reinterpret_cast<__m128i*>(out + q * 64 + b * 16), c[q]);
+  }
+}
+
 }  // namespace
+
+// int8 codes for int8 activations: k-quads (64 bytes per 4 k, dword r = row r's 4 codes).
+void PackedWeight::SetRtnRowsInt8Quads(int64_t r0, int64_t rows, const uint8_t* codes) {
+  const uint64_t code_row = rtn_.CodeBytes(1, k_);
+  const int64_t groups = k_ / group_;
+  for (int64_t i0 = 0; i0 < rows;) {
+    const int64_t r = r0 + i0, rr0 = r % kPanelRows;
+    const int64_t n = std::min<int64_t>(rows - i0, kPanelRows - rr0);
+    uint8_t* panel = data_.as<uint8_t>() + (r / kPanelRows) * panel_bytes_;
+    for (int64_t g = 0; g < groups; ++g) {
+      uint8_t* cb = panel + g * group_bytes_ + 64;
+      const uint8_t* src = codes + i0 * code_row + g * group_;
+      int64_t kk = 0;
+      if (n == kPanelRows) {  // whole panel: SIMD tiles of 16 k
+        for (; kk + 16 <= group_; kk += 16) TransposeTile16Quads(src + kk, code_row, cb + kk * 16);
+      }
+      for (int64_t i = 0; i < n; ++i) {
+        uint8_t* dst = cb + (rr0 + i) * 4;
+        const uint8_t* s_row = src + i * code_row;
+        int64_t c = kk;
+        for (; c + 4 <= group_; c += 4) std::memcpy(dst + c * 16, s_row + c, 4);
+        for (; c < group_; ++c) dst[(c / 4) * 64 + c % 4] = s_row[c];  // partial quad; rest stays 0
+      }
+    }
+    i0 += n;
+  }
+}
 
 void PackedWeight::SetRtnRows(int64_t r0, int64_t rows, const uint8_t* codes, const uint8_t* scales) {
   const uint64_t code_row = rtn_.CodeBytes(1, k_), scale_row = rtn_.ScaleBytes(1, k_);
@@ -110,16 +151,7 @@ void PackedWeight::SetRtnRows(int64_t r0, int64_t rows, const uint8_t* codes, co
       uint8_t* grp = data_.as<uint8_t>() + (r / kPanelRows) * panel_bytes_ + g * group_bytes_;
       const float s = RtnScale(rtn_, scales + i * scale_row, g);
       std::memcpy(grp + rr * 4, &s, 4);
-      if (rtn_.scheme == RtnScheme::kInt8) {
-        if (act_ != ActType::kInt8) continue;  // codes below, all rows at once
-        // k-quads: 4 canonical bytes of the row per 64-byte chunk (a partial quad: the rest 0).
-        uint8_t* cb = grp + 64 + rr * 4;
-        const uint8_t* src = code + g * group_;
-        int64_t kk = 0;
-        for (; kk + 4 <= group_; kk += 4) std::memcpy(cb + kk * 16, src + kk, 4);
-        for (int64_t j = 0; kk + j < group_; ++j) cb[kk * 16 + j] = src[kk + j];
-        continue;
-      }
+      if (rtn_.scheme == RtnScheme::kInt8) continue;  // codes below, all rows at once
       // int4: the panel keeps 8 k of a row as the 4 canonical bytes that hold them (even k in the
       // low nibble), so whole 8-k chunks are plain 4-byte copies.
       uint8_t* cb = grp + 64;
@@ -136,7 +168,11 @@ void PackedWeight::SetRtnRows(int64_t r0, int64_t rows, const uint8_t* codes, co
       }
     }
   }
-  if (rtn_.scheme != RtnScheme::kInt8 || act_ == ActType::kInt8) return;
+  if (rtn_.scheme != RtnScheme::kInt8) return;
+  if (act_ == ActType::kInt8) {
+    SetRtnRowsInt8Quads(r0, rows, codes);
+    return;
+  }
   // int8: a panel stores each k as 16 consecutive bytes, one per row. Rows of one panel are
   // transposed in 16 x 16 tiles that stay in L1.
   for (int64_t i0 = 0; i0 < rows;) {
