@@ -129,6 +129,19 @@ uint64_t LastLevelCacheBytes(uint64_t fallback) {
   return size && *size > 0 ? *size : fallback;
 }
 
+std::string CpuModelName() {
+  std::ifstream f("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(f, line)) {
+    if (line.rfind("model name", 0) != 0) continue;
+    const size_t colon = line.find(':');
+    if (colon == std::string::npos) break;
+    const size_t start = line.find_first_not_of(' ', colon + 1);
+    if (start != std::string::npos) return line.substr(start);
+  }
+  return "unknown CPU";
+}
+
 std::optional<uint64_t> AvailableMemoryBytes() {
   std::ifstream f("/proc/meminfo");
   std::string key;

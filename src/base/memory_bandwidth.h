@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <string>
 #include <string_view>
 
 namespace rtnq {
@@ -30,6 +31,9 @@ uint64_t LastLevelCacheBytes(uint64_t fallback = uint64_t{512} << 20);
 
 // MemAvailable of /proc/meminfo in bytes, or nullopt when it cannot be read.
 std::optional<uint64_t> AvailableMemoryBytes();
+
+// The "model name" of /proc/cpuinfo (e.g. "Intel(R) Xeon(R) Platinum 8480+"), or "unknown CPU".
+std::string CpuModelName();
 
 // Parses a sysfs cache size ("491520K", "32M", "1024"): bytes, or nullopt if malformed.
 std::optional<uint64_t> ParseSysfsSize(std::string_view text);

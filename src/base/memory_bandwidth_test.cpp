@@ -28,6 +28,12 @@ TEST(MemoryBandwidth, AvailableMemoryIsPlausible) {
   EXPECT_GT(*avail, uint64_t{1} << 20);
 }
 
+TEST(MemoryBandwidth, CpuModelNameIsOneLine) {
+  const std::string name = CpuModelName();
+  EXPECT_FALSE(name.empty());
+  EXPECT_EQ(name.find('\n'), std::string::npos);
+}
+
 TEST(MemoryBandwidth, ReportsWhatItRead) {
   for (int threads : {1, 2, 3}) {
     // 8 MiB: fast; this checks the bookkeeping, not the hardware.

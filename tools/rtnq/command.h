@@ -18,6 +18,7 @@ void RegisterTokenize(CLI::App& app);
 void RegisterSynth(CLI::App& app);
 void RegisterFit(CLI::App& app);
 void RegisterQuantize(CLI::App& app);
+void RegisterBench(CLI::App& app);
 
 void SetExitCode(int code);
 int ExitCode();

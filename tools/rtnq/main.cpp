@@ -18,7 +18,7 @@ int main(int argc, char** argv) {
   for (auto reg : {rtnq::cli::RegisterInspect, rtnq::cli::RegisterGenerate,
                    rtnq::cli::RegisterPerplexity, rtnq::cli::RegisterTokenize,
                    rtnq::cli::RegisterSynth, rtnq::cli::RegisterQuantize,
-                   rtnq::cli::RegisterFit}) {
+                   rtnq::cli::RegisterFit, rtnq::cli::RegisterBench}) {
     reg(app);
   }
   try {
