@@ -6,14 +6,17 @@ Not part of CI. What it does, in order:
   1. the model: a seeded Llama-3.2-1B-shaped BF16 checkpoint (`rtnq synth`, tied embeddings);
   2. llama.cpp's models: rtnq's own GGUF export, Q4_0 / Q8_0 for every matrix including the tied
      embedding (token_embd, which llama.cpp also uses as the output matrix);
-  3. one prompt of exactly --prefill token ids (BOS + seeded words, tokenized by rtnq);
-  4. rtnq: `rtnq bench e2e --json` when the binary has it and it takes plan rules, else
-     `rtnq generate --json` (prefill = the prompt as one batch, decode = --decode single-token
-     steps), RTN-4 / RTN-8 g128 with the embedding / lm_head quantized too, so that rtnq's weights
-     (4.25 / 8.25 bits: codes + f32 group scales) are no larger than llama.cpp's (4.5 / 8.5 bits);
-  5. llama.cpp through its C API (llama_decode on a llama_batch): the same prompt ids as one
-     512-token batch, then the decode ids rtnq produced, one token per llama_decode;
-  6. medians over --repeats runs per engine / weights / thread count, load time never counted,
+  3. rtnq, RTN-4 / RTN-8 g128 with the embedding / lm_head quantized too (a plan rule), so that
+     rtnq's weights (4.25 / 8.25 bits: codes + f32 group scales) are no larger than llama.cpp's
+     (4.5 / 8.5 bits). Preferred: `rtnq bench e2e --plan P --act f32,int8 --json` (prefill = 512
+     seeded ids as one Forward; decode = 128 greedy single-token steps after an 8-token seeded
+     prompt; DRAM bandwidth measured in the same run). Without `bench e2e` (older binaries):
+     `rtnq generate --json` on a prompt of exactly 512 ids (BOS + seeded words), decode = 128
+     steps right after it, f32 activations only;
+  4. llama.cpp through its C API (llama_decode on a llama_batch) doing the same work with the same
+     token ids: e2e mode recomputes e2e's seeded ids (its xorshift) and decodes greedily after the
+     same 8-token prompt; generate mode feeds the prompt ids and then the ids rtnq generated;
+  5. medians over --repeats runs per engine / weights / thread count, load time never counted,
      and the three ratios the issue asks for, per thread count; text and --json.
 Each llama.cpp configuration runs in a child process so that an illegal-instruction fault in the
 AVX-512 build falls back to the project venv's AVX2 build (reported as such).
@@ -218,65 +221,70 @@ def rtnq_e2e_help(rtnq):
     return text
 
 
-def find_key(d, patterns):
-    for k, v in d.items():
-        if any(re.fullmatch(p, k) for p in patterns):
-            return v
-    return None
-
-
-def walk_dicts(x):
-    if isinstance(x, dict):
-        yield x
-        for v in x.values():
-            yield from walk_dicts(v)
-    elif isinstance(x, list):
-        for v in x:
-            yield from walk_dicts(v)
-
-
-def parse_e2e(doc):
-    """Rows of `rtnq bench e2e --json` (schema-tolerant: any object with prefill and decode rates)."""
-    rows = []
-    for d in walk_dicts(doc):
-        pre = find_key(d, [r"prefill_(tps|tok(en)?s?_per_s(econd)?)", r"prefill_tokens_per_second"])
-        dec = find_key(d, [r"decode_(tps|tok(en)?s?_per_s(econd)?)", r"decode_tokens_per_second"])
-        if isinstance(pre, (int, float)) and isinstance(dec, (int, float)):
-            rows.append({"threads": find_key(d, [r"threads"]),
-                         "act": find_key(d, [r"act(ivations?)?(_type)?"]) or "f32",
-                         "quant": find_key(d, [r"quant", r"weights", r"precision"]),
-                         "prefill_tps": float(pre), "decode_tps": float(dec),
-                         "weight_bytes": find_key(d, [r"weight_bytes(_per_token)?", r"weights_bytes",
-                                                     r"model_bytes"]),
-                         "dram_gbps": find_key(d, [r"dram_read_gbps", r"dram_gbps", r"bandwidth_gbps"]),
-                         "memory_bound_tps": find_key(d, [r"memory_bound_tps", r"decode_bound_tps",
-                                                          r"bound_tps"])})
-    bws = [v for d in walk_dicts(doc) for k, v in d.items()
-           if re.fullmatch(r"dram_read_gbps|dram_gbps|bandwidth_gbps", k) and isinstance(v, (int, float))]
-    return rows, bws
-
-
-def bench_rtnq_e2e(rtnq, model_dir, weights, threads, args, help_text, watch):
-    quant, rule = RTNQ_PLANS[weights]
-    cmd = [rtnq, "bench", "e2e", model_dir, "--quant", quant, "--rule", rule,
-           "--threads", ",".join(map(str, threads)), "--batch", "1",
-           "--prefill", str(args.prefill), "--decode", str(args.decode), "--json"]
-    if "--act" in help_text:
-        cmd[4:4] = ["--act", args.act]
-    if "--repeats" in help_text:
-        cmd[4:4] = ["--repeats", str(args.repeats)]
-    runs = 1 if "--repeats" in help_text else args.repeats
+def seeded_tokens(count, vocab, seed):
+    """bench e2e's SeededTokens (tools/rtnq/cmd_bench_e2e.cpp): xorshift64, ids >= 4."""
+    m = (1 << 64) - 1
+    x = (seed * 0x9E3779B97F4A7C15 + 0x632BE59BD9B4E019) & m
+    low = 4 if vocab > 16 else 0
     out = []
-    for _ in range(runs):
-        watch.sample()
-        doc = json.loads(run(cmd).stdout)
-        watch.sample()
-        rows, bws = parse_e2e(doc)
-        if not rows:
-            raise SystemExit("rtnq bench e2e --json: no object with prefill and decode rates in its "
-                             "output; update parse_e2e() in scripts/bench_llamacpp.py")
-        out.append({"rows": rows, "dram_gbps": bws, "raw": doc})
-    return {"method": "rtnq bench e2e", "command": cmd, "runs": out}
+    for _ in range(count):
+        x ^= (x << 13) & m
+        x ^= x >> 7
+        x ^= (x << 17) & m
+        out.append(low + x % (vocab - low))
+    return out
+
+
+E2E_PROMPT_TOKENS = 8  # kPromptTokens in cmd_bench_e2e.cpp: decode starts after 8 seeded ids
+
+
+def bench_rtnq_e2e(rtnq, model_dir, threads, args, work, watch):
+    """One `rtnq bench e2e` per plan and repeat. e2e always runs the 16-bit model too (as its
+    reference); those rows are reported as BF16 but take no part in the ratios."""
+    out = {}
+    for w, (quant, rule) in RTNQ_PLANS.items():
+        plan = os.path.join(work, f"plan-{w}.txt")
+        with open(plan, "w") as f:
+            f.write(f"default {quant}\n{rule}\n")
+        cmd = [rtnq, "bench", "e2e", model_dir, "--quant", "none", "--plan", plan, "--act", args.act,
+               "--threads", ",".join(map(str, threads)), "--batch", "1",
+               "--prefill", str(args.prefill), "--decode", str(args.decode),
+               # The agreement score is not this benchmark's business: keep its stream minimal.
+               "--agreement-tokens", "2", "--seed", str(args.e2e_seed), "--json"]
+        reps = []
+        for _ in range(args.repeats):
+            watch.sample()
+            doc = json.loads(run(cmd).stdout)
+            watch.sample()
+            reps.append(doc)
+        out[w] = {"command": cmd, "runs": reps}
+    return out
+
+
+def e2e_rows(raw):
+    """Per (weights, act, threads): medians over the repeats of `rtnq bench e2e --json` runs."""
+    groups = {}
+    for w, r in raw.items():
+        for doc in r["runs"]:
+            for run_ in doc["runs"]:
+                weights = "bf16" if run_["quant"] == "none" else w
+                d1 = next(d for d in run_["decode"] if d["batch"] == 1)
+                groups.setdefault((weights, run_["act"], run_["threads"]), []).append(
+                    {"prefill_tps": run_["prefill"]["tokens_per_second"],
+                     "decode_tps": d1["tokens_per_second"],
+                     "memory_bound_tps": d1["memory_bound_tokens_per_second"],
+                     "bytes": run_["model_bytes"], "dram_gbps": run_["dram_read_gbps"]})
+    rows = []
+    for (weights, act, t), xs in sorted(groups.items()):
+        rows.append({"weights": weights, "act": act, "threads": t,
+                     "prefill_tps": median([x["prefill_tps"] for x in xs]),
+                     "decode_tps": median([x["decode_tps"] for x in xs]),
+                     "prefill_all": [x["prefill_tps"] for x in xs],
+                     "decode_all": [x["decode_tps"] for x in xs],
+                     "bytes": xs[0]["bytes"],
+                     "dram_gbps": median([x["dram_gbps"] for x in xs]),
+                     "memory_bound_tps": median([x["memory_bound_tps"] for x in xs])})
+    return rows
 
 
 def bench_rtnq_generate(rtnq, model_dir, weights, t, prompt_text, prompt_ids, args, watch):
@@ -344,7 +352,12 @@ def llama_worker(spec_path):
     load_s = time.perf_counter() - t0
     vocab = L.llama_model_get_vocab(model)
     n_vocab = L.llama_vocab_n_tokens(vocab)
-    prompt, dec = spec["prompt_ids"], spec["decode_ids"]
+    import numpy as np
+
+    prompt = spec["prefill_ids"]
+    # Decode continues after `dec_prompt` (None: after the prefill, in the same sequence) and
+    # feeds `dec` (None: greedy, the argmax taken outside the timed llama_decode calls).
+    dec_prompt, dec, n_dec = spec["decode_prompt_ids"], spec["decode_ids"], spec["decode_steps"]
     n_prompt = len(prompt)
     result = {"llama_cpp_version": L.__version__, "llama_cpp_path": os.path.dirname(L.__file__),
               "system_info": L.llama_print_system_info().decode(errors="replace").strip(),
@@ -353,7 +366,7 @@ def llama_worker(spec_path):
 
     def make_ctx(t):
         cp = L.llama_context_default_params()
-        cp.n_ctx = max(640, n_prompt + len(dec) + 16)
+        cp.n_ctx = max(640, n_prompt + n_dec + 16)
         cp.n_batch = max(512, n_prompt)
         cp.n_ubatch = max(512, n_prompt)  # the whole prompt in one micro-batch
         cp.n_threads = t
@@ -383,8 +396,21 @@ def llama_worker(spec_path):
         return dt
 
     def logits_last(ctx):
-        p = L.llama_get_logits_ith(ctx, -1)
-        return [p[i] for i in range(n_vocab)]
+        return np.ctypeslib.as_array(L.llama_get_logits_ith(ctx, -1), shape=(n_vocab,))
+
+    def decode_run(ctx):
+        """n_dec single-token steps; returns the per-step seconds and the ids fed."""
+        pos = n_prompt
+        if dec_prompt is not None:
+            L.llama_memory_clear(L.llama_get_memory(ctx), True)
+            decode(ctx, dec_prompt, 0)
+            pos = len(dec_prompt)
+        steps, fed = [], []
+        for i in range(n_dec):
+            tok = dec[i] if dec is not None else int(logits_last(ctx).argmax())
+            fed.append(tok)
+            steps.append(decode(ctx, [tok], pos + i))
+        return steps, fed
 
     # Correctness check: greedy-generate a few tokens after the prompt.
     ctx = make_ctx(spec["threads"][-1])
@@ -392,8 +418,8 @@ def llama_worker(spec_path):
     check, finite = [], True
     for i in range(spec["check_tokens"]):
         lg = logits_last(ctx)
-        finite = finite and all(x == x and abs(x) != float("inf") for x in lg)
-        nxt = max(range(n_vocab), key=lg.__getitem__)
+        finite = finite and bool(np.isfinite(lg).all())
+        nxt = int(lg.argmax())
         check.append(nxt)
         decode(ctx, [nxt], n_prompt + i)
     result["check"] = {"greedy_tokens": check, "logits_finite": finite}
@@ -405,16 +431,17 @@ def llama_worker(spec_path):
         # Warm-up (not timed): faults the weights in and sizes the compute buffers.
         decode(ctx, prompt[:32], 0)
         for i in range(4):
-            decode(ctx, [dec[i % len(dec)]], 32 + i)
+            decode(ctx, [prompt[i]], 32 + i)
         reps = []
         for _ in range(spec["repeats"]):
             L.llama_memory_clear(mem, True)
             L.llama_perf_context_reset(ctx)
             la0 = loadavg()
             prefill_s = decode(ctx, prompt, 0)
-            steps = [decode(ctx, [tok], n_prompt + i) for i, tok in enumerate(dec)]
+            steps, fed = decode_run(ctx)
             perf = L.llama_perf_context(ctx)
-            reps.append({"prefill_tps": n_prompt / prefill_s, "decode_tps": len(dec) / sum(steps),
+            reps.append({"prefill_tps": n_prompt / prefill_s, "decode_tps": n_dec / sum(steps),
+                         "decode_ids_head": fed[:8],
                          "decode_median_step_ms": statistics.median(steps) * 1e3,
                          "loadavg": [la0, loadavg()],
                          "perf": {"prompt_ms": perf.t_p_eval_ms, "prompt_tokens": perf.n_p_eval,
@@ -426,10 +453,9 @@ def llama_worker(spec_path):
     print(json.dumps(result), flush=True)
 
 
-def bench_llama(python, builds, gguf, threads, prompt_ids, decode_ids, args, work, watch):
+def bench_llama(python, builds, gguf, threads, workload, args, work, watch):
     """Tries each llama.cpp build in order; a crash (e.g. SIGILL) falls through to the next."""
-    spec = {"gguf": gguf, "threads": threads, "prompt_ids": prompt_ids, "decode_ids": decode_ids,
-            "repeats": args.repeats, "check_tokens": 8}
+    spec = dict(workload, gguf=gguf, threads=threads, repeats=args.repeats, check_tokens=8)
     spec_path = os.path.join(work, "llama_spec.json")
     with open(spec_path, "w") as f:
         json.dump(spec, f)
@@ -477,6 +503,7 @@ def main():
     ap.add_argument("--decode", type=int, default=128)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--act", default="f32,int8", help="rtnq bench e2e activation types")
+    ap.add_argument("--e2e-seed", type=int, default=1, help="rtnq bench e2e --seed (its token ids)")
     ap.add_argument("--llama-avx512", default="out/llamacpp-avx512",
                     help="pip --target dir of the AVX-512 llama-cpp-python build ('' to skip)")
     ap.add_argument("--rtnq-method", choices=["auto", "e2e", "generate"], default="auto")
@@ -497,40 +524,33 @@ def main():
 
     ensure_model(rtnq, args.model, args.shape, args.seed)
     ggufs = {n: ensure_gguf(rtnq, args.model, args.work, n, max(threads)) for n in GGUF_PLANS}
-    prompt_text, prompt_ids = make_prompt(rtnq, args.model, args.prefill, args.seed,
-                                          os.path.join(args.work, f"prompt-{args.prefill}.json"))
-    log(f"prompt: {len(prompt_ids)} token ids (BOS + seeded words)")
+    vocab = json.load(open(os.path.join(args.model, "config.json")))["vocab_size"]
 
     # ---- rtnq
     help_text = rtnq_e2e_help(rtnq)
     method = args.rtnq_method
     if method == "auto":
-        # e2e must take plan rules: without the embedding rule rtnq's model is the larger one.
-        method = "e2e" if help_text and "--rule" in help_text else "generate"
+        # e2e must take a plan: without the embedding rule rtnq's model is the larger one.
+        method = "e2e" if help_text and ("--plan" in help_text or "--rule" in help_text) else "generate"
     if method == "e2e" and not help_text:
         raise SystemExit(f"{rtnq} has no `bench e2e`")
     log(f"rtnq method: {method}" + ("" if help_text else " (this rtnq has no `bench e2e`)"))
-    rtnq_rows = []  # {weights, act, threads, prefill_tps, decode_tps, bytes, ...}
-    rtnq_raw = {}
-    decode_ids = None
-    for w in RTNQ_PLANS:
-        if method == "e2e":
-            r = bench_rtnq_e2e(rtnq, args.model, w, threads, args, help_text, watch)
-            rtnq_raw[w] = r
-            groups = {}
-            for rep in r["runs"]:
-                for row in rep["rows"]:
-                    groups.setdefault((row["act"], int(row["threads"] or 0)), []).append(row)
-            for (act, t), rows in sorted(groups.items()):
-                rtnq_rows.append({"weights": w, "act": act, "threads": t,
-                                  "prefill_tps": median([x["prefill_tps"] for x in rows]),
-                                  "decode_tps": median([x["decode_tps"] for x in rows]),
-                                  "prefill_all": [x["prefill_tps"] for x in rows],
-                                  "decode_all": [x["decode_tps"] for x in rows],
-                                  "bytes": rows[0]["weight_bytes"],
-                                  "dram_gbps": rows[0]["dram_gbps"],
-                                  "memory_bound_tps": rows[0]["memory_bound_tps"]})
-        else:
+    if method == "e2e":
+        rtnq_raw = bench_rtnq_e2e(rtnq, args.model, threads, args, args.work, watch)
+        rtnq_rows = e2e_rows(rtnq_raw)
+        stream = next(iter(rtnq_raw.values()))["runs"][0]["agreement_stream"]["tokens"]
+        if stream[:2] != seeded_tokens(2, vocab, args.e2e_seed):
+            raise SystemExit("seeded_tokens() no longer reproduces bench e2e's SeededTokens: "
+                             f"{stream[:2]} vs {seeded_tokens(2, vocab, args.e2e_seed)}")
+        workload = {"prefill_ids": seeded_tokens(args.prefill, vocab, args.e2e_seed + 100),
+                    "decode_prompt_ids": seeded_tokens(E2E_PROMPT_TOKENS, vocab, args.e2e_seed + 200),
+                    "decode_ids": None, "decode_steps": args.decode}
+    else:
+        prompt_text, prompt_ids = make_prompt(rtnq, args.model, args.prefill, args.seed,
+                                              os.path.join(args.work, f"prompt-{args.prefill}.json"))
+        log(f"prompt: {len(prompt_ids)} token ids (BOS + seeded words)")
+        rtnq_rows, rtnq_raw, decode_ids = [], {}, None
+        for w in RTNQ_PLANS:
             for t in threads:
                 r = bench_rtnq_generate(rtnq, args.model, w, t, prompt_text, prompt_ids, args, watch)
                 rtnq_raw[f"{w}/t{t}"] = r
@@ -544,11 +564,8 @@ def main():
                                   "decode_all": [x["decode_tps"] for x in reps],
                                   "bytes": reps[0]["weight_bytes"],
                                   "bits_per_weight": reps[0]["bits_per_weight"]})
-    if decode_ids is None:  # e2e does not report its ids: bench_decode's seeded chain
-        decode_ids, tok = [], 1
-        for _ in range(args.decode):
-            decode_ids.append(tok)
-            tok = (tok * 31 + 7) % 128256
+        workload = {"prefill_ids": prompt_ids, "decode_prompt_ids": None, "decode_ids": decode_ids,
+                    "decode_steps": args.decode}
 
     # ---- DRAM bandwidth (for the memory-bound decode limit)
     bw = {}
@@ -567,8 +584,7 @@ def main():
     llama = {}
     llama_rows = []
     for name, (path, summary) in ggufs.items():
-        res = bench_llama(sys.executable, builds, path, threads, prompt_ids, decode_ids, args,
-                          args.work, watch)
+        res = bench_llama(sys.executable, builds, path, threads, workload, args, args.work, watch)
         res["gguf"] = summary
         llama[name] = res
         for t in threads:
@@ -590,6 +606,8 @@ def main():
             for rw, lw, what, target in RATIOS:
                 a = next((r for r in rtnq_rows if r["weights"] == rw and r["threads"] == t
                           and r["act"] == act), None)
+                if act == "-":  # the 16-bit reference rows of bench e2e
+                    continue
                 b = next((r for r in llama_rows if r["weights"] == lw and r["threads"] == t), None)
                 if not a or not b:
                     continue
@@ -609,7 +627,7 @@ def main():
            "load": load, "model": args.model, "prefill_tokens": args.prefill,
            "decode_tokens": args.decode, "repeats": args.repeats, "rtnq_bin": rtnq,
            "rtnq_method": method, "dram_read_gbps": bw, "dram_source": bw_source,
-           "prompt_ids": prompt_ids, "decode_ids": decode_ids,
+           "workload": workload,
            "rtnq": rtnq_rows, "llama_cpp": llama_rows, "ratios": ratios,
            "llama_cpp_detail": {k: {kk: vv for kk, vv in v.items() if kk != "threads"}
                                 for k, v in llama.items()},
@@ -648,8 +666,10 @@ def print_report(doc):
     first = next(iter(doc["llama_cpp_detail"].values()), None)
     if first:
         print(f"llama.cpp system info: {first['system_info']}")
-    print(f"rtnq: {doc['rtnq_bin']} via {doc['rtnq_method']}; decode ids fed to both engines start "
-          f"{doc['decode_ids'][:8]}")
+    wl = doc["workload"]
+    print(f"rtnq: {doc['rtnq_bin']} via {doc['rtnq_method']}; prefill ids start {wl['prefill_ids'][:6]}; "
+          + (f"decode after {wl['decode_prompt_ids']}, greedy" if wl["decode_ids"] is None
+             else f"decode right after the prefill, feeding rtnq's ids {wl['decode_ids'][:6]}..."))
     print()
     hdr = ("engine", "weights", "act", "bytes", "threads", "prefill tok/s", "decode tok/s", "% of DRAM bound")
     rows = []
@@ -658,7 +678,7 @@ def print_report(doc):
                      fmt_bytes(r["bytes"]), r["threads"], f"{r['prefill_tps']:.1f}",
                      f"{r['decode_tps']:.2f}", pct(r)))
     for r in doc["rtnq"]:
-        rows.append(("rtnq", {"rtn4": "RTN-4 g128", "rtn8": "RTN-8 g128"}[r["weights"]], r["act"],
+        rows.append(("rtnq", {"rtn4": "RTN-4 g128", "rtn8": "RTN-8 g128", "bf16": "BF16"}[r["weights"]], r["act"],
                      fmt_bytes(r["bytes"]), r["threads"], f"{r['prefill_tps']:.1f}",
                      f"{r['decode_tps']:.2f}", pct(r)))
     rows.sort(key=lambda x: (x[4], x[0] != "llama.cpp", x[1]))

@@ -19,9 +19,9 @@ if ! "$py" -c 'import llama_cpp, gguf' 2>/dev/null; then
   scripts/setup_venv.sh
 fi
 if [ ! -x "$RTNQ_BIN" ]; then
-  echo "bench_llamacpp: building rtnq (Release) for $RTNQ_BIN"
-  cmake --preset release >/dev/null
-  cmake --build --preset release --target rtnq bench_decode
+  echo "bench_llamacpp: no rtnq at $RTNQ_BIN: build it first (cmake --preset release &&" \
+       "cmake --build --preset release --target rtnq) or set RTNQ_BIN" >&2
+  exit 1
 fi
 
 # llama.cpp at its best on an AVX-512 (VNNI, BF16) CPU, AMX off: GGML_NATIVE=ON would also enable
