@@ -4,7 +4,9 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
+#include <deque>
 #include <mutex>
 
 #include "arch/tensor_role.h"
@@ -107,25 +109,57 @@ void WeightLoader::ReleaseSource(const TensorView& view) const {
 }
 
 Result<LinearWeights> WeightLoader::LoadLinear(const std::vector<TensorId>& ids) {
-  LinearWeights out;
-  int64_t col = 0;
-  for (size_t i = 0; i < ids.size();) {
-    // A run of parts with the same precision becomes one fused matrix.
-    const Precision p = EffectivePrecision(ids[i]);
-    size_t j = i + 1;
-    while (j < ids.size() && EffectivePrecision(ids[j]) == p) ++j;
+  RTNQ_ASSIGN_OR_RETURN(std::vector<LinearWeights> out, LoadLinears({ids}));
+  return std::move(out[0]);
+}
+
+Result<std::vector<LinearWeights>> WeightLoader::LoadLinears(
+    const std::vector<std::vector<TensorId>>& linears) {
+  // A run of parts with the same precision becomes one fused matrix.
+  struct Run {
+    size_t linear;
+    Precision precision;
     std::vector<const TensorView*> parts;
-    for (size_t t = i; t < j; ++t) {
-      RTNQ_ASSIGN_OR_RETURN(const TensorView* v, Find(ids[t]));
-      parts.push_back(v);
+  };
+  std::vector<Run> runs;
+  for (size_t l = 0; l < linears.size(); ++l) {
+    const std::vector<TensorId>& ids = linears[l];
+    for (size_t i = 0; i < ids.size();) {
+      const Precision p = EffectivePrecision(ids[i]);
+      size_t j = i + 1;
+      while (j < ids.size() && EffectivePrecision(ids[j]) == p) ++j;
+      Run run{l, p, {}};
+      for (size_t t = i; t < j; ++t) {
+        RTNQ_ASSIGN_OR_RETURN(const TensorView* v, Find(ids[t]));
+        run.parts.push_back(v);
+      }
+      runs.push_back(std::move(run));
+      i = j;
     }
-    Result<PackedWeight> w = p.IsQuantized() ? LoadRtn(parts, p.rtn) : LoadDense(parts, p);
+  }
+  std::vector<PackedWeight> packed(runs.size());
+  std::vector<RtnTarget> targets;
+  for (size_t r = 0; r < runs.size(); ++r) {
+    Result<PackedWeight> w = runs[r].precision.IsQuantized() ? AllocateRtn(runs[r].parts, runs[r].precision.rtn)
+                                                              : LoadDense(runs[r].parts, runs[r].precision);
     if (!w.ok()) return w.status();
-    out.col_offset.push_back(col);
-    col += w->n();
-    stats_.weight_bytes += w->bytes();
-    out.parts.push_back(std::move(w).value());
-    i = j;
+    packed[r] = std::move(w).value();
+    if (runs[r].precision.IsQuantized()) targets.push_back({&packed[r], runs[r].precision.rtn, runs[r].parts});
+  }
+  if (!targets.empty()) {
+    Timer timer;
+    RTNQ_RETURN_IF_ERROR(QuantizeInto(targets));
+    stats_.quantize_seconds += timer.Seconds();
+    for (const RtnTarget& t : targets) stats_.quantized_bytes += t.weight->bytes();
+  }
+  std::vector<LinearWeights> out(linears.size());
+  std::vector<int64_t> col(linears.size(), 0);
+  for (size_t r = 0; r < runs.size(); ++r) {
+    LinearWeights& lw = out[runs[r].linear];
+    lw.col_offset.push_back(col[runs[r].linear]);
+    col[runs[r].linear] += packed[r].n();
+    stats_.weight_bytes += packed[r].bytes();
+    lw.parts.push_back(std::move(packed[r]));
   }
   return out;
 }
@@ -135,77 +169,119 @@ Result<PackedWeight> WeightLoader::LoadMatrix(const TensorId& id) {
   return std::move(lw.parts[0]);
 }
 
-Result<PackedWeight> WeightLoader::LoadRtn(const std::vector<const TensorView*>& parts,
-                                           const RtnFormat& f) {
-  Timer timer;
+Result<PackedWeight> WeightLoader::AllocateRtn(const std::vector<const TensorView*>& parts,
+                                               const RtnFormat& f) const {
   const int64_t k = parts[0]->shape[1];
   int64_t rows = 0;
   for (const TensorView* v : parts) rows += v->shape[0];
-  auto allocated = PackedWeight::AllocateRtn(f, rows, k, isa_);
+  auto allocated = PackedWeight::AllocateRtn(f, rows, k, options_.rtn_activations, isa_);
   if (!allocated.ok()) return allocated.status().WithContext(fmt::format("{}: {}", ck_.path, parts[0]->name));
-  PackedWeight w = std::move(allocated).value();
-  const QuantizeOptions qopt{options_.arithmetic, options_.allow_nonfinite};
-  int64_t row0 = 0;
-  for (const TensorView* v : parts) {
-    const TensorRows src(*v);
-    if (v->rtn == f) {  // stored in the target format: packed as is, no requantization
-      pool_->ParallelFor(static_cast<size_t>(v->shape[0]), 64, [&](size_t begin, size_t end, int) {
-        for (size_t r = begin; r < end; ++r) {
-          w.SetRtnRows(row0 + static_cast<int64_t>(r), 1, src.Raw(static_cast<int64_t>(r)),
-                       src.ScaleRow(static_cast<int64_t>(r)));
-        }
-      });
-      ReleaseSource(*v);
-      row0 += v->shape[0];
-      stats_.source_bytes += v->StoredBytes();
-      continue;
+  return allocated;
+}
+
+Status WeightLoader::QuantizeInto(const std::vector<RtnTarget>& targets) {
+  // One block of rows of one part: the unit of work. Blocks are whole panels (multiples of 16
+  // rows from the part's start) of about 1 MiB of source, listed part after part, so at any
+  // time only the parts being worked on by some thread have file pages mapped in.
+  struct Part {
+    const RtnTarget* target;
+    const TensorView* view;
+    int64_t row0;       // first row of the part in the fused matrix
+    bool copy;          // stored in the target format: packed as is, no requantization
+    bool raw;           // F32/F16/BF16 rows quantized directly; else decoded to f32 first
+    std::atomic<int64_t> rows_left;
+  };
+  struct Block {
+    Part* part;
+    int64_t begin, end;
+  };
+  std::deque<Part> parts;
+  std::vector<Block> blocks;
+  for (const RtnTarget& t : targets) {
+    int64_t row0 = 0;
+    for (const TensorView* v : t.parts) {
+      const int64_t rows = v->shape[0];
+      const bool copy = v->rtn == t.format;
+      const bool raw = !v->rtn && (v->dtype == DType::kF32 || v->dtype == DType::kF16 || v->dtype == DType::kBF16);
+      Part& part = parts.emplace_back();
+      part.target = &t;
+      part.view = v;
+      part.row0 = row0;
+      part.copy = copy;
+      part.raw = raw;
+      part.rows_left.store(rows);
+      const uint64_t row_bytes = std::max<uint64_t>(1, v->StoredBytes() / static_cast<uint64_t>(rows));
+      const int64_t block_rows = std::max<int64_t>(kPanelRows, static_cast<int64_t>((uint64_t{1} << 20) / row_bytes) /
+                                                                   kPanelRows * kPanelRows);
+      for (int64_t b = 0; b < rows; b += block_rows) blocks.push_back({&part, b, std::min(rows, b + block_rows)});
+      row0 += rows;
     }
-    // Quantized sources in another format (container U8) are decoded to f32 and re-quantized.
-    const bool raw = !v->rtn && (v->dtype == DType::kF32 || v->dtype == DType::kF16 || v->dtype == DType::kBF16);
-    std::mutex mu;
-    Status error;
-    // Rows are quantized a panel (16 rows) at a time, then packed together.
-    auto work = [&](size_t begin, size_t end, int) {
-      std::vector<float> row(raw ? 0 : static_cast<size_t>(k));
-      const uint64_t code_row = f.CodeBytes(1, k), scale_row = f.ScaleBytes(1, k);
-      std::vector<uint8_t> codes(code_row * kPanelRows), scales(scale_row * kPanelRows);
-      for (size_t b = begin; b < end; b += kPanelRows) {
-        const size_t n = std::min<size_t>(kPanelRows, end - b);
-        for (size_t i = 0; i < n; ++i) {
-          const int64_t r = static_cast<int64_t>(b + i);
-          const void* data = src.Raw(r);
-          DType dtype = v->dtype;
-          if (!raw) {  // GGML blocks and other RTN formats: decoded to f32 first
-            src.ReadF32(r, row.data());
-            data = row.data();
-            dtype = DType::kF32;
-          }
-          const bool finite = RtnQuantizeRow(data, dtype, k, f, qopt.arithmetic, codes.data() + i * code_row,
-                                             scales.data() + i * scale_row);
-          if (!finite && !qopt.allow_nonfinite) {
-            const auto bad = FindNonFinite(data, dtype, 1, k);
-            std::lock_guard<std::mutex> lock(mu);
-            if (error.ok()) {
-              error = Err("{}: tensor {}: non-finite weight {} at row {}, column {} "
-                          "(use --allow-nonfinite to quantize anyway)",
-                          v->file.empty() ? ck_.path : v->file, v->name, bad->value, r, bad->col);
-            }
-            return;
-          }
-        }
-        w.SetRtnRows(row0 + static_cast<int64_t>(b), static_cast<int64_t>(n), codes.data(), scales.data());
-      }
-    };
-    pool_->ParallelFor(static_cast<size_t>(v->shape[0]), 16, work);
-    if (!error.ok()) return error;
-    ReleaseSource(*v);
-    row0 += v->shape[0];
-    stats_.source_bytes += v->StoredBytes();
-    ++stats_.quantized_tensors;
   }
-  stats_.quantized_bytes += w.bytes();
-  stats_.quantize_seconds += timer.Seconds();
-  return w;
+
+  const QuantizeOptions qopt{options_.arithmetic, options_.allow_nonfinite};
+  std::atomic<size_t> next{0};
+  std::atomic<bool> failed{false};
+  std::mutex mu;
+  Status error;
+  // Each thread takes the next block until none are left: no thread idles while another still
+  // has several tensors' worth of rows in a static share.
+  pool_->ParallelFor(static_cast<size_t>(pool_->size()), 1, [&](size_t, size_t, int) {
+    std::vector<float> row;
+    std::vector<uint8_t> codes, scales;
+    for (size_t i = next.fetch_add(1); i < blocks.size() && !failed.load(); i = next.fetch_add(1)) {
+      const Block& blk = blocks[i];
+      Part& part = *blk.part;
+      const TensorView& v = *part.view;
+      PackedWeight& w = *part.target->weight;
+      const RtnFormat& f = part.target->format;
+      const int64_t k = v.shape[1];
+      const TensorRows src(v);
+      if (part.copy) {
+        for (int64_t r = blk.begin; r < blk.end; ++r) w.SetRtnRows(part.row0 + r, 1, src.Raw(r), src.ScaleRow(r));
+      } else {
+        // Rows are quantized a panel (16 rows) at a time, then packed together.
+        const uint64_t code_row = f.CodeBytes(1, k), scale_row = f.ScaleBytes(1, k);
+        codes.resize(code_row * kPanelRows);
+        scales.resize(scale_row * kPanelRows);
+        if (!part.raw) row.resize(static_cast<size_t>(k));
+        for (int64_t b = blk.begin; b < blk.end; b += kPanelRows) {
+          const int64_t n = std::min<int64_t>(kPanelRows, blk.end - b);
+          for (int64_t j = 0; j < n; ++j) {
+            const int64_t r = b + j;
+            const void* data = src.Raw(r);
+            DType dtype = v.dtype;
+            if (!part.raw) {  // GGML blocks and other RTN formats: decoded to f32 first
+              src.ReadF32(r, row.data());
+              data = row.data();
+              dtype = DType::kF32;
+            }
+            const bool finite = RtnQuantizeRow(data, dtype, k, f, qopt.arithmetic, codes.data() + j * code_row,
+                                               scales.data() + j * scale_row);
+            if (!finite && !qopt.allow_nonfinite) {
+              const auto bad = FindNonFinite(data, dtype, 1, k);
+              std::lock_guard<std::mutex> lock(mu);
+              if (error.ok()) {
+                error = Err("{}: tensor {}: non-finite weight {} at row {}, column {} "
+                            "(use --allow-nonfinite to quantize anyway)",
+                            v.file.empty() ? ck_.path : v.file, v.name, bad->value, r, bad->col);
+              }
+              failed.store(true);
+              return;
+            }
+          }
+          w.SetRtnRows(part.row0 + b, n, codes.data(), scales.data());
+        }
+      }
+      // The thread that packs a part's last rows drops its file pages.
+      if (part.rows_left.fetch_sub(blk.end - blk.begin) == blk.end - blk.begin) ReleaseSource(v);
+    }
+  });
+  if (!error.ok()) return error;
+  for (const Part& part : parts) {
+    stats_.source_bytes += part.view->StoredBytes();
+    if (!part.copy) ++stats_.quantized_tensors;
+  }
+  return Status();
 }
 
 namespace {

@@ -1,7 +1,9 @@
 // Loading a checkpoint's matrices into packed kernel weights, applying a compiled quantization
-// plan on the fly: each quantized tensor is read row-parallel from the memory-mapped file,
-// RTN-quantized row by row straight into its panels (no 16-bit or canonical copy is held), and
-// the file pages it occupied are dropped from the process afterwards. Kept tensors load as
+// plan on the fly: quantized tensors are read from the memory-mapped file in row blocks of about
+// 1 MiB that all threads take from one queue spanning every tensor of the request (so small
+// tensors do not each end in a barrier), RTN-quantized straight into their panels (no 16-bit or
+// canonical copy is held), and each tensor's file pages are dropped from the process as soon as
+// its last block is packed. Kept tensors load as
 // before (F32/BF16 panels). Tensors already RTN-quantized in the checkpoint (TensorView::rtn) are
 // packed as stored when the plan keeps them or asks for their own format, and re-quantized from
 // their dequantized rows when the plan asks for another precision.
@@ -36,6 +38,9 @@ class WeightLoader {
   Result<const TensorView*> Find(const TensorId& id) const;
   Result<std::vector<float>> LoadVector(const TensorId& id);
   Result<LinearWeights> LoadLinear(const std::vector<TensorId>& ids);
+  // Several linear layers at once (e.g. all of a decoder layer's): their RTN tensors share one
+  // work queue. Same result as calling LoadLinear on each in turn.
+  Result<std::vector<LinearWeights>> LoadLinears(const std::vector<std::vector<TensorId>>& linears);
   Result<PackedWeight> LoadMatrix(const TensorId& id);
 
   const LoadStats& stats() const { return stats_; }
@@ -47,7 +52,15 @@ class WeightLoader {
   // the plan keeps (with WeightPrecision::kAsStored; kF32 / kBF16 decode it).
   Precision EffectivePrecision(const TensorId& id) const;
   Result<PackedWeight> LoadDense(const std::vector<const TensorView*>& parts, const Precision& p);
-  Result<PackedWeight> LoadRtn(const std::vector<const TensorView*>& parts, const RtnFormat& f);
+  // A fused RTN matrix whose panels are filled from `parts` by QuantizeInto.
+  struct RtnTarget {
+    PackedWeight* weight;
+    RtnFormat format;
+    std::vector<const TensorView*> parts;
+  };
+  Result<PackedWeight> AllocateRtn(const std::vector<const TensorView*>& parts, const RtnFormat& f) const;
+  // Quantizes (or copies, when stored in the target format) every part of every target.
+  Status QuantizeInto(const std::vector<RtnTarget>& targets);
   // Drops the file pages under `view` from this process (madvise DONTNEED): they were copied into
   // panels, so the mapping need not stay resident. No-op for tensors not in a mapped file.
   void ReleaseSource(const TensorView& view) const;
