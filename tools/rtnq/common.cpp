@@ -27,6 +27,10 @@ void ModelFlags::AddQuantization(CLI::App* cmd) {
                   "RTN arithmetic: fp32 (default) or vllm (bit-identical to vLLM's on-the-fly RTN)")
       ->check(CLI::IsMember({"fp32", "vllm"}));
   cmd->add_flag("--allow-nonfinite", allow_nonfinite, "quantize NaN/Inf weights instead of failing");
+  cmd->add_option("--act", act,
+                  "activations of the RTN matmuls: f32 (exact W8A16/W4A16, default) or int8 "
+                  "(per-token int8, W8A8/W4A8 VNNI kernels)")
+      ->check(CLI::IsMember({"f32", "int8"}));
 }
 
 Result<LoadedModel> LoadForRun(const ModelFlags& flags, int max_sequences, int max_context,
@@ -59,6 +63,9 @@ Result<std::unique_ptr<Model>> BuildModel(const Checkpoint& checkpoint, const Mo
   options.plan = plan;
   options.arithmetic = flags.arithmetic == "vllm" ? RtnArithmetic::kVllm : RtnArithmetic::kFp32;
   options.allow_nonfinite = flags.allow_nonfinite;
+  if (!ParseActType(flags.act, &options.rtn_activations)) {
+    return Err("--act: unknown activation type '{}' (valid: f32, int8)", flags.act);
+  }
   options.threads = flags.threads;
   options.max_sequences = max_sequences;
   options.max_context = max_context;

@@ -28,9 +28,10 @@ struct ModelFlags {
   PlanFlags plan;
   std::string arithmetic = "fp32";
   bool allow_nonfinite = false;
+  std::string act = "f32";  // activations of the RTN matmuls: f32 (exact) or int8 (VNNI)
 
   void Add(CLI::App* cmd, bool with_runtime = true);
-  // Adds the plan flags and --arithmetic / --allow-nonfinite (on-the-fly RTN).
+  // Adds the plan flags and --arithmetic / --allow-nonfinite / --act (on-the-fly RTN).
   void AddQuantization(CLI::App* cmd);
 };
 
