@@ -425,8 +425,11 @@ void Run(const GemmFlags& flags) {
   }
   for (const std::string& line : skipped) std::fprintf(stderr, "[bench gemm] skipped %s\n", line.c_str());
 
+  std::pair<int, int> plot_size{0, 0};
   if (!flags.plot.empty()) {
-    Status st = WritePlotPng(MakePlot(shapes, cells, machine, flags), flags.plot);
+    const PlotSpec spec = MakePlot(shapes, cells, machine, flags);
+    plot_size = PlotImageSize(spec);
+    Status st = WritePlotPng(spec, flags.plot);
     if (!st.ok()) return Fail(kCmd, st);
     std::fprintf(stderr, "[bench gemm] wrote %s\n", flags.plot.c_str());
   }
@@ -449,6 +452,9 @@ void Run(const GemmFlags& flags) {
     out["shapes"] = nlohmann::json::array();
     for (const Shape& s : shapes) out["shapes"].push_back({{"name", s.name}, {"k", s.k}, {"n", s.n}, {"role", s.role}});
     out["skipped"] = skipped;
+    if (!flags.plot.empty()) {
+      out["plot"] = {{"path", flags.plot}, {"width", plot_size.first}, {"height", plot_size.second}};
+    }
     auto& results = out["results"] = nlohmann::json::array();
     for (const Cell& c : cells) {
       const Shape& s = shapes[c.shape];
