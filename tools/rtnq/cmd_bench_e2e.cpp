@@ -32,7 +32,7 @@ struct E2eFlags {
   std::string model_path;
   std::string quant = "none,rtn8,rtn4";
   std::string plan_file;
-  std::string acts = "f32";
+  std::string acts = "int8";
   std::string threads;  // default: DefaultThreadCount()
   std::string batches = "1,4,16";
   int prefill = 512;

@@ -28,8 +28,8 @@ void ModelFlags::AddQuantization(CLI::App* cmd) {
       ->check(CLI::IsMember({"fp32", "vllm"}));
   cmd->add_flag("--allow-nonfinite", allow_nonfinite, "quantize NaN/Inf weights instead of failing");
   cmd->add_option("--act", act,
-                  "activations of the RTN matmuls: f32 (exact W8A16/W4A16, default) or int8 "
-                  "(per-token int8, W8A8/W4A8 VNNI kernels)")
+                  "activations of the RTN matmuls: int8 (default: per-token, per-group int8, W8A8/W4A8 "
+                  "VNNI kernels) or f32 (exact weight-only W8A16/W4A16)")
       ->check(CLI::IsMember({"f32", "int8"}));
 }
 

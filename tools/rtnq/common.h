@@ -28,7 +28,9 @@ struct ModelFlags {
   PlanFlags plan;
   std::string arithmetic = "fp32";
   bool allow_nonfinite = false;
-  std::string act = "f32";  // activations of the RTN matmuls: f32 (exact) or int8 (VNNI)
+  // Activations of the RTN matmuls: int8 (default: per-token int8, VNNI kernels) or f32 (exact
+  // weight-only). docs/benchmarks.md has the speed and accuracy measurements behind the default.
+  std::string act = "int8";
 
   void Add(CLI::App* cmd, bool with_runtime = true);
   // Adds the plan flags and --arithmetic / --allow-nonfinite / --act (on-the-fly RTN).
