@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <cstdlib>
+#include <cstring>
 #include <new>
 
 namespace rtnq {
@@ -17,6 +18,15 @@ size_t PageSize() {
   return page;
 }
 
+// RTNQ_HUGE_PAGES=0 turns the huge-page request off (see the header for when that is faster).
+bool HugePagesWanted() {
+  static const bool wanted = [] {
+    const char* env = std::getenv("RTNQ_HUGE_PAGES");
+    return env == nullptr || std::strcmp(env, "0") != 0;
+  }();
+  return wanted;
+}
+
 // Maps `length` bytes (a multiple of the page size) starting on a 2 MiB boundary: maps 2 MiB
 // more and unmaps the slack on both sides.
 std::byte* MapHugeAligned(size_t length) {
@@ -27,7 +37,7 @@ std::byte* MapHugeAligned(size_t length) {
   if (aligned > begin) ::munmap(raw, aligned - begin);
   const uintptr_t end = begin + length + kHugePage;
   if (end > aligned + length) ::munmap(reinterpret_cast<void*>(aligned + length), end - (aligned + length));
-  ::madvise(reinterpret_cast<void*>(aligned), length, MADV_HUGEPAGE);  // a hint: failure is harmless
+  if (HugePagesWanted()) ::madvise(reinterpret_cast<void*>(aligned), length, MADV_HUGEPAGE);  // a hint
   return reinterpret_cast<std::byte*>(aligned);
 }
 

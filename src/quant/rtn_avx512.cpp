@@ -112,6 +112,8 @@ RTNQ_AVX512 inline __m512 HorizontalMax16(__m512 a[16]) {
 
 }  // namespace
 
+constexpr int64_t kPrefetchAhead = 4096;
+
 RTNQ_AVX512 bool QuantizeBlock16Avx512(const BlockArgs& a) {
   const size_t elem_bytes = a.src_dtype == DType::kF32 ? 4 : 2;
   __m512 amax_parts[kBlockGroups];
@@ -120,6 +122,12 @@ RTNQ_AVX512 bool QuantizeBlock16Avx512(const BlockArgs& a) {
     const void* group = static_cast<const uint8_t*>(a.src) + g * a.len * elem_bytes;
     __m512 m = _mm512_setzero_ps();
     for (int64_t i = 0; i < a.len; i += 16) {
+      // The amax pass is the first read of the weights; it stalled on DRAM (65% of its samples
+      // on the instruction after the load). Prefetches can't fault, so running past the end of
+      // the matrix is harmless.
+      if ((i * static_cast<int64_t>(elem_bytes)) % 64 == 0) {
+        _mm_prefetch(static_cast<const char*>(group) + i * elem_bytes + kPrefetchAhead, _MM_HINT_T0);
+      }
       const __m512 v = _mm512_abs_ps(Load16(group, a.src_dtype, i));
       bad |= _mm512_cmp_ps_mask(v, _mm512_set1_ps(__builtin_inff()), _CMP_NLT_UQ);  // NaN or Inf
       m = _mm512_max_ps(m, v);
