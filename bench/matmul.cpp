@@ -5,11 +5,18 @@
 // that the ratios compare runs made side by side on a noisy shared machine.
 //   bench_matmul [--threads T] [--rotate-mib MIB] [--reps R] [--json] [--shapes K,N,...]
 //                [--m 1,16,...] [--variants bf16,w4a8:g128,...]
-// Variants: f32, bf16, bf16act (VDPBF16PS), w{4,8}a{8,16}:g{32,64,128,0} (bf16 scales).
+// Variants: f32, bf16, bf16act (VDPBF16PS), w{4,8}a{8,16}:g{32,64,128,0} (bf16 scales), each
+// optionally with tuning overrides (kernels/matmul_tiles.h) for side-by-side comparisons:
+// /nvd<panels per decode tile> /pf<prefetch bytes> /x0 (no f32 expansion) /kc<k block>, e.g.
+// bf16/nvd4/pf0 is the decode tile as it was before the 8-panel, prefetching one.
+// Every repetition also measures the DRAM read bandwidth (8 streams, 512 MiB) and the FMA peak
+// (24 independent zmm chains) so that %DRAM and %FMA compare runs made at the same moment.
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
+#include <immintrin.h>
 #include <random>
 #include <string>
 
@@ -18,6 +25,7 @@
 #include "base/half.h"
 #include "bench_common.h"
 #include "kernels/matmul.h"
+#include "kernels/matmul_tiles.h"
 
 using namespace rtnq;
 
@@ -43,14 +51,28 @@ std::vector<int64_t> ParseList(const std::string& s) {
 
 struct Variant {
   std::string label;
+  MatmulOverrides overrides;
   bool rtn = false;
   DType dtype = DType::kBF16;  // dense
   RtnFormat format;            // rtn
   ActType act = ActType::kF32;
 };
 
-bool ParseVariant(const std::string& s, Variant* v) {
-  v->label = s;
+bool ParseVariant(const std::string& spec, Variant* v) {
+  v->label = spec;
+  const size_t slash = spec.find('/');
+  const std::string s = spec.substr(0, slash);
+  for (size_t i = slash; i != std::string::npos;) {
+    const size_t j = spec.find('/', i + 1);
+    const std::string o = spec.substr(i + 1, j == std::string::npos ? std::string::npos : j - i - 1);
+    i = j;
+    auto num = [&](size_t skip) { return std::atoll(o.c_str() + skip); };
+    if (o.rfind("nvd", 0) == 0) v->overrides.nv_decode = static_cast<int>(num(3));
+    else if (o.rfind("pf", 0) == 0) v->overrides.prefetch_bytes = static_cast<int>(num(2));
+    else if (o.rfind("kc", 0) == 0) v->overrides.k_block = num(2);
+    else if (o == "x0") v->overrides.expand = 0;
+    else return false;
+  }
   if (s == "f32" || s == "bf16" || s == "bf16act") {
     v->dtype = s == "f32" ? DType::kF32 : DType::kBF16;
     v->act = s == "bf16act" ? ActType::kBF16 : ActType::kF32;
@@ -68,6 +90,35 @@ bool ParseVariant(const std::string& s, Variant* v) {
   v->format.group = colon == std::string::npos ? 128 : std::atoi(s.c_str() + colon + 2);
   return true;
 }
+
+// One pass of 8 interleaved read streams over `buf`: bytes/s.
+double ReadBandwidthOnce(const AlignedBuffer& buf) {
+  static volatile uint64_t sink = 0;
+  Timer t;
+  sink = sink ^ bench::SumRead(buf.data(), buf.size());
+  return static_cast<double>(buf.size()) / t.Seconds();
+}
+
+// FLOP/s of 24 independent zmm FMA chains (2 FLOP x 16 lanes each): the core's FMA peak at
+// the moment, for the compute-bound (M >= 16) rows. 0 without AVX-512.
+__attribute__((target("avx512f"))) double FmaPeakAvx512() {
+  constexpr int kChains = 24;
+  constexpr int64_t kIters = 200000;
+  __m512 acc[kChains];
+  for (int c = 0; c < kChains; ++c) acc[c] = _mm512_set1_ps(static_cast<float>(c));
+  const __m512 a = _mm512_set1_ps(0.999f), b = _mm512_set1_ps(1e-3f);
+  Timer t;
+  for (int64_t i = 0; i < kIters; ++i) {
+#pragma GCC unroll 24  // keeps acc[] in registers
+    for (int c = 0; c < kChains; ++c) acc[c] = _mm512_fmadd_ps(acc[c], a, b);
+    __asm__ volatile("" : "+v"(acc[0]));
+  }
+  const double sec = t.Seconds();
+  for (int c = 0; c < kChains; ++c) __asm__ volatile("" : : "v"(acc[c]));  // keep every chain
+  return 2.0 * 16 * kChains * kIters / sec;
+}
+
+double FmaPeak() { return HostCpu().avx512f ? FmaPeakAvx512() : 0.0; }
 
 }  // namespace
 
@@ -110,6 +161,8 @@ int main(int argc, char** argv) {
   out["cpu"] = HostCpu().ToString();
   if (!json) std::printf("DRAM read bandwidth (%d threads, best of 7): %.1f GB/s\n", threads, bw / 1e9);
 
+  AlignedBuffer bw_buf(size_t{512} << 20);
+  std::memset(bw_buf.data(), 1, bw_buf.size());  // fault the pages in
   std::mt19937 rng(1);
   std::normal_distribution<float> dist;
   for (size_t s = 0; s + 1 < shapes.size(); s += 2) {
@@ -154,8 +207,12 @@ int main(int argc, char** argv) {
       for (float& v : x) v = dist(rng);
       // times[variant][rep] = median call time of one rotation through the copies.
       std::vector<std::vector<double>> times(variants.size());
+      std::vector<double> rep_bw, rep_fma;  // measured in each repetition
       for (int r = 0; r < reps; ++r) {
+        rep_bw.push_back(ReadBandwidthOnce(bw_buf));
+        rep_fma.push_back(FmaPeak());
         for (size_t vi = 0; vi < variants.size(); ++vi) {
+          g_matmul_overrides = variants[vi].overrides;
           const auto& ws = packed[vi];
           const int copies = static_cast<int>(ws.size());
           const int calls = m >= 64 ? std::min(copies, 8) : copies;
@@ -168,7 +225,15 @@ int main(int argc, char** argv) {
           }
           times[vi].push_back(bench::Median(t_calls));
         }
+        g_matmul_overrides = MatmulOverrides{};
       }
+      const double fma_peak = bench::Median(rep_fma);
+      if (!json)
+        std::printf("M=%lld: per-repetition DRAM read %.1f GB/s [%.1f..%.1f], FMA peak %.0f GFLOP/s [%.0f..%.0f]\n",
+                    (long long)m, bench::Median(rep_bw) / 1e9, *std::min_element(rep_bw.begin(), rep_bw.end()) / 1e9,
+                    *std::max_element(rep_bw.begin(), rep_bw.end()) / 1e9, fma_peak / 1e9,
+                    *std::min_element(rep_fma.begin(), rep_fma.end()) / 1e9,
+                    *std::max_element(rep_fma.begin(), rep_fma.end()) / 1e9);
       const size_t base = 0;  // ratios against the first variant (bf16 by default)
       for (size_t vi = 0; vi < variants.size(); ++vi) {
         const double sec = bench::Median(times[vi]);
@@ -179,18 +244,28 @@ int main(int argc, char** argv) {
         const PackedWeight& w = packed[vi][0];
         const double gbps = static_cast<double>(w.bytes()) / sec / 1e9;
         const double gops = 2.0 * m * n * k / sec / 1e9;
+        // Bandwidth relative to the DRAM read measured in the same repetition.
+        std::vector<double> pct_bw;
+        for (int r = 0; r < reps; ++r) pct_bw.push_back(100.0 * static_cast<double>(w.bytes()) / times[vi][r] / rep_bw[r]);
+        std::sort(pct_bw.begin(), pct_bw.end());
+        const double pct_fma = fma_peak > 0 ? 100.0 * gops * 1e9 / fma_peak : 0.0;
         nlohmann::json row = {{"k", k}, {"n", n}, {"m", m}, {"variant", variants[vi].label},
                               {"kernel", w.kernel()->name}, {"ms", sec * 1e3}, {"weight_bytes", w.bytes()},
                               {"weight_gbps", gbps}, {"pct_dram_bw", 100.0 * gbps * 1e9 / bw},
+                              {"pct_dram_bw_same_rep", bench::Median(pct_bw)},
+                              {"pct_dram_bw_same_rep_min", pct_bw.front()},
+                              {"pct_dram_bw_same_rep_max", pct_bw.back()},
+                              {"pct_fma_peak", pct_fma}, {"fma_peak_gflops", fma_peak / 1e9},
                               {"gops", gops}, {"speedup_vs_first", ratio},
                               {"speedup_min", ratios.front()}, {"speedup_max", ratios.back()}};
         out["results"].push_back(row);
         if (!json)
-          std::printf("K=%-6lld N=%-6lld M=%-4lld %-11s %-22s %8.3f ms %6.1f GB/s (%5.1f%% DRAM) %7.1f GOP/s  "
-                      "x%.2f vs %s [%.2f..%.2f]\n",
+          std::printf("K=%-6lld N=%-6lld M=%-4lld %-16s %-22s %8.3f ms %6.1f GB/s (%5.1f%% DRAM; same rep %5.1f%% "
+                      "[%.0f..%.0f]) %7.1f GOP/s (%4.1f%% FMA)  x%.2f vs %s [%.2f..%.2f]\n",
                       (long long)k, (long long)n, (long long)m, variants[vi].label.c_str(), w.kernel()->name,
-                      sec * 1e3, gbps, 100.0 * gbps * 1e9 / bw, gops, ratio, variants[base].label.c_str(),
-                      ratios.front(), ratios.back());
+                      sec * 1e3, gbps, 100.0 * gbps * 1e9 / bw, bench::Median(pct_bw), pct_bw.front(),
+                      pct_bw.back(), gops, pct_fma, ratio, variants[base].label.c_str(), ratios.front(),
+                      ratios.back());
       }
     }
   }

@@ -5,6 +5,8 @@
 
 #include <algorithm>
 #include <array>
+#include <cstdlib>
+#include <utility>
 
 #include "kernels/matmul.h"
 #include "kernels/matmul_tiles.h"
@@ -20,26 +22,70 @@
 namespace rtnq {
 namespace {
 
-constexpr int kMrMax = 8, kNvMax = 2, kNvDecode = 4;
+constexpr int kMrMax = 8, kNvMax = 2, kNvDecode = 8, kNvDecodeRtn = 4;
+
+// Software prefetch distance per weight stream at M = 1 and in the expansion pass.
+constexpr int kPrefetchBytes = 512;
+inline int PrefetchBytes() {
+  const int o = g_matmul_overrides.prefetch_bytes;
+  return o >= 0 ? o : kPrefetchBytes;
+}
+
+template <int MR, int NV>
+RTNQ_TARGET_AVX512 __attribute__((always_inline)) inline void LoadAcc(const TileArgs& a,
+                                                                      __m512 (&acc)[MR][NV]) {
+  for (int m = 0; m < MR; ++m)
+    for (int v = 0; v < NV; ++v)
+      acc[m][v] = a.load_acc ? _mm512_loadu_ps(a.acc + m * a.ldacc + v * 16) : _mm512_setzero_ps();
+}
+
+template <int MR, int NV>
+RTNQ_TARGET_AVX512 __attribute__((always_inline)) inline void StoreAcc(const TileArgs& a,
+                                                                       const __m512 (&acc)[MR][NV]) {
+  for (int m = 0; m < MR; ++m)
+    for (int v = 0; v < NV; ++v) _mm512_storeu_ps(a.acc + m * a.ldacc + v * 16, acc[m][v]);
+}
+
+// The f32 chain over kn k of NV f32 panels (wp[v]: 16 floats per k) with activations x (row
+// stride ldx), both at the block's first k; each stream prefetched pf_floats ahead (0: not).
+template <int MR, int NV>
+RTNQ_TARGET_AVX512 __attribute__((always_inline)) inline void F32Block(
+    const float* const (&wp)[NV], int64_t kn, const float* x, int64_t ldx, __m512 (&acc)[MR][NV],
+    int pf_floats) {
+  const int pf = pf_floats;
+  for (int64_t k = 0; k < kn; ++k) {
+    __m512 w[NV];
+    for (int v = 0; v < NV; ++v) {
+      if (pf) _mm_prefetch(reinterpret_cast<const char*>(wp[v] + k * 16 + pf), _MM_HINT_T0);
+      w[v] = _mm512_load_ps(wp[v] + k * 16);
+    }
+    for (int m = 0; m < MR; ++m) {
+      const __m512 xb = _mm512_set1_ps(x[m * ldx + k]);
+      for (int v = 0; v < NV; ++v) acc[m][v] = _mm512_fmadd_ps(w[v], xb, acc[m][v]);
+    }
+  }
+}
 
 template <int MR, int NV>
 RTNQ_TARGET_AVX512 void TileF32(const TileArgs& a) {
   __m512 acc[MR][NV];
-  for (int m = 0; m < MR; ++m)
-    for (int v = 0; v < NV; ++v)
-      acc[m][v] = a.load_acc ? _mm512_loadu_ps(a.acc + m * a.ldacc + v * 16) : _mm512_setzero_ps();
+  LoadAcc(a, acc);
   const float* wp[NV];
-  for (int v = 0; v < NV; ++v) wp[v] = reinterpret_cast<const float*>(a.w + v * a.panel_bytes);
-  for (int64_t k = a.k0; k < a.k1; ++k) {
-    __m512 w[NV];
-    for (int v = 0; v < NV; ++v) w[v] = _mm512_load_ps(wp[v] + k * 16);
-    for (int m = 0; m < MR; ++m) {
-      const __m512 xb = _mm512_set1_ps(a.x[m * a.ldx + k]);
-      for (int v = 0; v < NV; ++v) acc[m][v] = _mm512_fmadd_ps(w[v], xb, acc[m][v]);
-    }
-  }
-  for (int m = 0; m < MR; ++m)
-    for (int v = 0; v < NV; ++v) _mm512_storeu_ps(a.acc + m * a.ldacc + v * 16, acc[m][v]);
+  for (int v = 0; v < NV; ++v) wp[v] = reinterpret_cast<const float*>(a.w + v * a.panel_bytes) + a.k0 * 16;
+  F32Block<MR, NV>(wp, a.k1 - a.k0, a.x + a.k0, a.ldx, acc, a.first_m_tile ? PrefetchBytes() / 4 : 0);
+  StoreAcc(a, acc);
+}
+
+// An m-tile on the f32 block that the first m-tile dequantized into a.wexp (from L1/L2).
+template <int MR, int NV>
+RTNQ_TARGET_AVX512 void TileExpanded(const TileArgs& a) {
+  __m512 acc[MR][NV];
+  LoadAcc(a, acc);
+  const int64_t kn = a.k1 - a.k0;
+  const float* wp[NV];
+  for (int v = 0; v < NV; ++v) wp[v] = a.wexp + v * kn * 16;
+  F32Block<MR, NV>(wp, kn, a.x + a.k0, a.ldx, acc, 0);
+  StoreAcc(a, acc);
 }
 
 // bf16 panel: dword lane r of k-pair j holds (w[r][2j] low, w[r][2j+1] high). Shifting left by
@@ -47,16 +93,16 @@ RTNQ_TARGET_AVX512 void TileF32(const TileArgs& a) {
 template <int MR, int NV>
 RTNQ_TARGET_AVX512 void TileBf16(const TileArgs& a) {
   __m512 acc[MR][NV];
-  for (int m = 0; m < MR; ++m)
-    for (int v = 0; v < NV; ++v)
-      acc[m][v] = a.load_acc ? _mm512_loadu_ps(a.acc + m * a.ldacc + v * 16) : _mm512_setzero_ps();
+  LoadAcc(a, acc);
   const __m512i* wp[NV];
   for (int v = 0; v < NV; ++v) wp[v] = reinterpret_cast<const __m512i*>(a.w + v * a.panel_bytes);
   const __m512i hi_mask = _mm512_set1_epi32(static_cast<int>(0xffff0000u));
+  const int pf = a.first_m_tile ? PrefetchBytes() : 0;
   const int64_t j_end = a.k1 / 2;
   for (int64_t j = a.k0 / 2; j < j_end; ++j) {
     __m512 lo[NV], hi[NV];
     for (int v = 0; v < NV; ++v) {
+      if (pf) _mm_prefetch(reinterpret_cast<const char*>(wp[v] + j) + pf, _MM_HINT_T0);
       const __m512i wv = _mm512_load_si512(wp[v] + j);
       lo[v] = _mm512_castsi512_ps(_mm512_slli_epi32(wv, 16));
       hi[v] = _mm512_castsi512_ps(_mm512_and_si512(wv, hi_mask));
@@ -76,8 +122,7 @@ RTNQ_TARGET_AVX512 void TileBf16(const TileArgs& a) {
         acc[m][v] = _mm512_fmadd_ps(lo, _mm512_set1_ps(a.x[m * a.ldx + a.k1 - 1]), acc[m][v]);
     }
   }
-  for (int m = 0; m < MR; ++m)
-    for (int v = 0; v < NV; ++v) _mm512_storeu_ps(a.acc + m * a.ldacc + v * 16, acc[m][v]);
+  StoreAcc(a, acc);
 }
 
 // VDPBF16PS on bf16-rounded activations (padded to an even K with a zero).
@@ -111,34 +156,90 @@ RTNQ_TARGET_AVX512BF16 void TileBf16Dot(const TileArgs& a) {
 // subtracting 2^e leaves the code. Then fma(code, s, -8 s) = round((code - 8) * s), which is
 // float(level) * s exactly as RtnDequantizeRow computes it (-8 s is exact: a power-of-two scaling).
 // Codes 5..7 sit above the mantissa; they are read from the chunk shifted right by 16.
-template <int MR, int NV, int J>
-RTNQ_TARGET_AVX512 __attribute__((always_inline)) inline void Int4Step(
-    const __m512i (&dw)[NV], const __m512i (&hi)[NV], const __m512 (&s)[NV],
-    const __m512 (&neg8s)[NV], const float* x, int64_t ldx, __m512 (&acc)[MR][NV]) {
+template <int J>
+RTNQ_TARGET_AVX512 __attribute__((always_inline)) inline __m512 Int4Weight(__m512i dw, __m512i hi,
+                                                                          __m512 s, __m512 neg8s) {
   constexpr int kPos = J < 5 ? J : J - 4;
   constexpr int kExp = 23 - 4 * kPos;
   const __m512i mask = _mm512_set1_epi32(0xf << (4 * kPos));
   const __m512i magic = _mm512_set1_epi32((127 + kExp) << 23);
-  const __m512 base = _mm512_castsi512_ps(magic);
+  const __m512i bits = _mm512_ternarylogic_epi32(J < 5 ? dw : hi, mask, magic, 0xEA);
+  const __m512 code = _mm512_sub_ps(_mm512_castsi512_ps(bits), _mm512_castsi512_ps(magic));
+  return _mm512_fmadd_ps(code, s, neg8s);
+}
+
+template <int MR, int NV, int J>
+RTNQ_TARGET_AVX512 __attribute__((always_inline)) inline void Int4Step(
+    const __m512i (&dw)[NV], const __m512i (&hi)[NV], const __m512 (&s)[NV],
+    const __m512 (&neg8s)[NV], const float* x, int64_t ldx, __m512 (&acc)[MR][NV]) {
   __m512 w[NV];
-  for (int v = 0; v < NV; ++v) {
-    const __m512i bits = _mm512_ternarylogic_epi32(J < 5 ? dw[v] : hi[v], mask, magic, 0xEA);
-    const __m512 code = _mm512_sub_ps(_mm512_castsi512_ps(bits), base);
-    w[v] = _mm512_fmadd_ps(code, s[v], neg8s[v]);
-  }
+  for (int v = 0; v < NV; ++v) w[v] = Int4Weight<J>(dw[v], hi[v], s[v], neg8s[v]);
   for (int m = 0; m < MR; ++m) {
     const __m512 xb = _mm512_set1_ps(x[m * ldx + J]);
     for (int v = 0; v < NV; ++v) acc[m][v] = _mm512_fmadd_ps(w[v], xb, acc[m][v]);
   }
 }
 
+template <int J>
+RTNQ_TARGET_AVX512 __attribute__((always_inline)) inline void Int4Store(__m512i dw, __m512i hi,
+                                                                       __m512 s, __m512 neg8s,
+                                                                       int64_t n, float* d) {
+  if (J < n) _mm512_store_ps(d + J * 16, Int4Weight<J>(dw, hi, s, neg8s));
+}
+
+// Dequantizes [k0, k1) of NV RTN panels into a.wexp: the same values the in-register tiles use.
+template <int NV, bool kInt4>
+RTNQ_TARGET_AVX512 void ExpandRtn(const TileArgs& a) {
+  const int64_t G = a.group, kn = a.k1 - a.k0;
+  const int pf = PrefetchBytes();
+  for (int v = 0; v < NV; ++v) {
+    float* dst = a.wexp + v * kn * 16 - a.k0 * 16;  // indexed by absolute k below
+    for (int64_t g = a.k0 / G; g * G < a.k1; ++g) {
+      const int64_t kb = std::max(a.k0, g * G), ke = std::min(a.k1, (g + 1) * G);
+      const uint8_t* grp = a.w + v * a.panel_bytes + g * a.group_bytes;
+      const __m512 s = _mm512_load_ps(reinterpret_cast<const float*>(grp));
+      const uint8_t* codes = grp + 64;
+      if constexpr (kInt4) {
+        const __m512 neg8s = _mm512_mul_ps(s, _mm512_set1_ps(-8.0f));
+        for (int64_t k = kb; k < ke; k += 8) {
+          const uint8_t* chunk = codes + (k - g * G) / 8 * 64;
+          if (pf) _mm_prefetch(reinterpret_cast<const char*>(chunk) + pf, _MM_HINT_T0);
+          const __m512i dw = _mm512_load_si512(chunk);
+          const __m512i hi = _mm512_srli_epi32(dw, 16);
+          const int64_t n = ke - k;
+          float* d = dst + k * 16;
+          Int4Store<0>(dw, hi, s, neg8s, n, d);
+          Int4Store<1>(dw, hi, s, neg8s, n, d);
+          Int4Store<2>(dw, hi, s, neg8s, n, d);
+          Int4Store<3>(dw, hi, s, neg8s, n, d);
+          Int4Store<4>(dw, hi, s, neg8s, n, d);
+          Int4Store<5>(dw, hi, s, neg8s, n, d);
+          Int4Store<6>(dw, hi, s, neg8s, n, d);
+          Int4Store<7>(dw, hi, s, neg8s, n, d);
+        }
+      } else {
+        for (int64_t k = kb; k < ke; ++k) {
+          const uint8_t* b = codes + (k - g * G) * 16;
+          if (pf && (k & 3) == 0) _mm_prefetch(reinterpret_cast<const char*>(b) + pf, _MM_HINT_T0);
+          const __m128i c = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b));
+          _mm512_store_ps(dst + k * 16, _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(c)), s));
+        }
+      }
+    }
+  }
+}
+
 template <int MR, int NV, bool kInt4>
 RTNQ_TARGET_AVX512 void TileRtn(const TileArgs& a) {
+  if (a.wexp != nullptr) {
+    if (a.first_m_tile) ExpandRtn<NV, kInt4>(a);
+    TileExpanded<MR, NV>(a);
+    return;
+  }
   __m512 acc[MR][NV];
-  for (int m = 0; m < MR; ++m)
-    for (int v = 0; v < NV; ++v)
-      acc[m][v] = a.load_acc ? _mm512_loadu_ps(a.acc + m * a.ldacc + v * 16) : _mm512_setzero_ps();
+  LoadAcc(a, acc);
   const int64_t G = a.group;
+  const int pf = a.first_m_tile ? PrefetchBytes() : 0;
   for (int64_t g = a.k0 / G; g * G < a.k1; ++g) {
     const int64_t kb = std::max(a.k0, g * G), ke = std::min(a.k1, (g + 1) * G);
     const uint8_t* codes[NV];
@@ -154,6 +255,7 @@ RTNQ_TARGET_AVX512 void TileRtn(const TileArgs& a) {
         const int64_t chunk = (k - g * G) / 8;
         __m512i dw[NV], hi[NV];
         for (int v = 0; v < NV; ++v) {
+          if (pf) _mm_prefetch(reinterpret_cast<const char*>(codes[v] + chunk * 64) + pf, _MM_HINT_T0);
           dw[v] = _mm512_load_si512(codes[v] + chunk * 64);
           hi[v] = _mm512_srli_epi32(dw[v], 16);
         }
@@ -174,6 +276,8 @@ RTNQ_TARGET_AVX512 void TileRtn(const TileArgs& a) {
         const int64_t kk = k - g * G;
         __m512 w[NV];
         for (int v = 0; v < NV; ++v) {
+          if (pf && (kk & 3) == 0)
+            _mm_prefetch(reinterpret_cast<const char*>(codes[v] + kk * 16) + pf, _MM_HINT_T0);
           const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(codes[v] + kk * 16));
           w[v] = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(b)), s[v]);
         }
@@ -184,8 +288,7 @@ RTNQ_TARGET_AVX512 void TileRtn(const TileArgs& a) {
       }
     }
   }
-  for (int m = 0; m < MR; ++m)
-    for (int v = 0; v < NV; ++v) _mm512_storeu_ps(a.acc + m * a.ldacc + v * 16, acc[m][v]);
+  StoreAcc(a, acc);
 }
 
 template <int MR, int NV>
@@ -193,22 +296,30 @@ RTNQ_TARGET_AVX512 void TileRtn8(const TileArgs& a) { TileRtn<MR, NV, false>(a);
 template <int MR, int NV>
 RTNQ_TARGET_AVX512 void TileRtn4(const TileArgs& a) { TileRtn<MR, NV, true>(a); }
 
-#define RTNQ_TILE_TABLE(NAME, FN)                                                          \
-  template <int MR>                                                                        \
-  constexpr std::array<TileFn, kNvDecode + 1> NAME##Row() {                                \
-    return {nullptr, &FN<MR, 1>, &FN<MR, 2>, MR == 1 ? &FN<1, 3> : nullptr,                \
-            MR == 1 ? &FN<1, 4> : nullptr};                                                \
-  }                                                                                        \
-  constexpr std::array<std::array<TileFn, kNvDecode + 1>, kMrMax + 1> NAME##Table = {      \
-      {{}, NAME##Row<1>(), NAME##Row<2>(), NAME##Row<3>(), NAME##Row<4>(), NAME##Row<5>(), \
-       NAME##Row<6>(), NAME##Row<7>(), NAME##Row<8>()}};                                   \
+// Dispatch on (mr, nv): M > 1 tiles up to kMrMax x kNvMax, decode (mr = 1) up to NVD panels.
+#define RTNQ_TILE_TABLE(NAME, FN, NVD)                                                       \
+  template <int MR, int NV>                                                                  \
+  constexpr TileFn NAME##Pick() {                                                            \
+    if constexpr (NV <= (MR == 1 ? NVD : kNvMax)) return &FN<MR, NV>;                        \
+    else return nullptr;                                                                     \
+  }                                                                                          \
+  template <int MR, int... NV>                                                               \
+  constexpr std::array<TileFn, kNvDecode + 1> NAME##Row(std::integer_sequence<int, NV...>) { \
+    return {nullptr, NAME##Pick<MR, NV + 1>()...};                                           \
+  }                                                                                          \
+  template <int... MR>                                                                       \
+  constexpr std::array<std::array<TileFn, kNvDecode + 1>, kMrMax + 1> NAME##Tab(             \
+      std::integer_sequence<int, MR...>) {                                                   \
+    return {{{}, NAME##Row<MR + 1>(std::make_integer_sequence<int, kNvDecode>())...}};       \
+  }                                                                                          \
+  constexpr auto NAME##Table = NAME##Tab(std::make_integer_sequence<int, kMrMax>());         \
   void NAME(const TileArgs& a) { NAME##Table[a.mr][a.nv](a); }
 
-RTNQ_TILE_TABLE(DispatchF32, TileF32)
-RTNQ_TILE_TABLE(DispatchBf16, TileBf16)
-RTNQ_TILE_TABLE(DispatchBf16Dot, TileBf16Dot)
-RTNQ_TILE_TABLE(DispatchRtn8, TileRtn8)
-RTNQ_TILE_TABLE(DispatchRtn4, TileRtn4)
+RTNQ_TILE_TABLE(DispatchF32, TileF32, kNvDecode)
+RTNQ_TILE_TABLE(DispatchBf16, TileBf16, kNvDecode)
+RTNQ_TILE_TABLE(DispatchBf16Dot, TileBf16Dot, kNvDecode)
+RTNQ_TILE_TABLE(DispatchRtn8, TileRtn8, kNvDecodeRtn)
+RTNQ_TILE_TABLE(DispatchRtn4, TileRtn4, kNvDecodeRtn)
 
 }  // namespace
 
@@ -220,9 +331,9 @@ const MatmulKernel kAvx512Kernels[5] = {
     {"bf16_bf16act_avx512bf16", WeightType::kBF16, ActType::kBF16, Isa::kAvx512, true, false, kMrMax,
      kNvMax, kNvDecode, DispatchBf16Dot},
     {"rtn8_avx512", WeightType::kRtnInt8, ActType::kF32, Isa::kAvx512, false, false, kMrMax, kNvMax,
-     kNvDecode, DispatchRtn8},
+     kNvDecodeRtn, DispatchRtn8},
     {"rtn4_avx512", WeightType::kRtnInt4, ActType::kF32, Isa::kAvx512, false, false, kMrMax, kNvMax,
-     kNvDecode, DispatchRtn4},
+     kNvDecodeRtn, DispatchRtn4},
 };
 
 }  // namespace rtnq

@@ -28,6 +28,16 @@ inline int64_t A8MaxGroup(RtnScheme scheme) {
   return ((int64_t{1} << 31) - 1) / (int64_t{Info(scheme).bias} * 127);
 }
 
+// Tuning overrides for bench_matmul's side-by-side comparisons (0 / -1: the kernel's default).
+// Set only between Matmul calls, never while one runs; results stay bitwise the same.
+struct MatmulOverrides {
+  int nv_decode = 0;        // panels per decode tile (at most the kernel's nv_decode)
+  int prefetch_bytes = -1;  // AVX-512 software prefetch distance per weight stream (0: none)
+  int expand = -1;          // 0: no f32 expansion of the weight block for M > mr_max
+  int64_t k_block = 0;      // k block for M > mr_max (multiple of 8 and of the RTN group)
+};
+extern MatmulOverrides g_matmul_overrides;
+
 // The ISA-specific quantizers behind QuantizeActivationsA8 (bitwise equal to the scalar one).
 void QuantizeActivationsA8Avx512(const float* x, int64_t k, int64_t group, int64_t group_stride,
                                  bool permute8, A8Row out);
