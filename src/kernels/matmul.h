@@ -193,6 +193,14 @@ struct TileArgs {
   float* acc;              // [mr][ldacc] partial sums, lane n of panel v at v*16 + n
   int64_t ldacc;
   bool load_acc;           // false: start from +0
+  // M > mr_max: true for the first m-tile of an (n-block, k-block), the one that brings the
+  // weight block in from memory (AVX-512 tiles then prefetch the weight streams ahead).
+  bool first_m_tile = true;
+  // M > mr_max with f32 activations and RTN weights: a per-thread f32 scratch of nv panels x
+  // (k1 - k0) k (panel v at wexp + v * (k1 - k0) * 16, 64-byte aligned), or null. The first
+  // m-tile dequantizes the block into it, the later ones reuse it: the dequantization then costs
+  // per weight, not per weight and m-tile. Tiles that do not expand ignore it.
+  float* wexp = nullptr;
 };
 
 }  // namespace rtnq
