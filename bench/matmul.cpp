@@ -9,14 +9,13 @@
 // optionally with tuning overrides (kernels/matmul_tiles.h) for side-by-side comparisons:
 // /nvd<panels per decode tile> /pf<prefetch bytes> /x0 (no f32 expansion) /kc<k block>, e.g.
 // bf16/nvd4/pf0 is the decode tile as it was before the 8-panel, prefetching one.
-// Every repetition also measures the DRAM read bandwidth (8 streams, 512 MiB) and the FMA peak
-// (24 independent zmm chains) so that %DRAM and %FMA compare runs made at the same moment.
+// Every repetition also measures the DRAM read bandwidth (8 streams, 512 MiB): "same rep" %DRAM
+// compares each call time with the bandwidth measured at the same moment of a noisy machine.
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <immintrin.h>
 #include <random>
 #include <string>
 
@@ -98,27 +97,6 @@ double ReadBandwidthOnce(const AlignedBuffer& buf) {
   sink = sink ^ bench::SumRead(buf.data(), buf.size());
   return static_cast<double>(buf.size()) / t.Seconds();
 }
-
-// FLOP/s of 24 independent zmm FMA chains (2 FLOP x 16 lanes each): the core's FMA peak at
-// the moment, for the compute-bound (M >= 16) rows. 0 without AVX-512.
-__attribute__((target("avx512f"))) double FmaPeakAvx512() {
-  constexpr int kChains = 24;
-  constexpr int64_t kIters = 200000;
-  __m512 acc[kChains];
-  for (int c = 0; c < kChains; ++c) acc[c] = _mm512_set1_ps(static_cast<float>(c));
-  const __m512 a = _mm512_set1_ps(0.999f), b = _mm512_set1_ps(1e-3f);
-  Timer t;
-  for (int64_t i = 0; i < kIters; ++i) {
-#pragma GCC unroll 24  // keeps acc[] in registers
-    for (int c = 0; c < kChains; ++c) acc[c] = _mm512_fmadd_ps(acc[c], a, b);
-    __asm__ volatile("" : "+v"(acc[0]));
-  }
-  const double sec = t.Seconds();
-  for (int c = 0; c < kChains; ++c) __asm__ volatile("" : : "v"(acc[c]));  // keep every chain
-  return 2.0 * 16 * kChains * kIters / sec;
-}
-
-double FmaPeak() { return HostCpu().avx512f ? FmaPeakAvx512() : 0.0; }
 
 }  // namespace
 
@@ -207,10 +185,9 @@ int main(int argc, char** argv) {
       for (float& v : x) v = dist(rng);
       // times[variant][rep] = median call time of one rotation through the copies.
       std::vector<std::vector<double>> times(variants.size());
-      std::vector<double> rep_bw, rep_fma;  // measured in each repetition
+      std::vector<double> rep_bw;  // measured in each repetition
       for (int r = 0; r < reps; ++r) {
         rep_bw.push_back(ReadBandwidthOnce(bw_buf));
-        rep_fma.push_back(FmaPeak());
         for (size_t vi = 0; vi < variants.size(); ++vi) {
           g_matmul_overrides = variants[vi].overrides;
           const auto& ws = packed[vi];
@@ -227,13 +204,10 @@ int main(int argc, char** argv) {
         }
         g_matmul_overrides = MatmulOverrides{};
       }
-      const double fma_peak = bench::Median(rep_fma);
       if (!json)
-        std::printf("M=%lld: per-repetition DRAM read %.1f GB/s [%.1f..%.1f], FMA peak %.0f GFLOP/s [%.0f..%.0f]\n",
-                    (long long)m, bench::Median(rep_bw) / 1e9, *std::min_element(rep_bw.begin(), rep_bw.end()) / 1e9,
-                    *std::max_element(rep_bw.begin(), rep_bw.end()) / 1e9, fma_peak / 1e9,
-                    *std::min_element(rep_fma.begin(), rep_fma.end()) / 1e9,
-                    *std::max_element(rep_fma.begin(), rep_fma.end()) / 1e9);
+        std::printf("M=%lld: per-repetition DRAM read %.1f GB/s [%.1f..%.1f]\n", (long long)m,
+                    bench::Median(rep_bw) / 1e9, *std::min_element(rep_bw.begin(), rep_bw.end()) / 1e9,
+                    *std::max_element(rep_bw.begin(), rep_bw.end()) / 1e9);
       const size_t base = 0;  // ratios against the first variant (bf16 by default)
       for (size_t vi = 0; vi < variants.size(); ++vi) {
         const double sec = bench::Median(times[vi]);
@@ -248,23 +222,21 @@ int main(int argc, char** argv) {
         std::vector<double> pct_bw;
         for (int r = 0; r < reps; ++r) pct_bw.push_back(100.0 * static_cast<double>(w.bytes()) / times[vi][r] / rep_bw[r]);
         std::sort(pct_bw.begin(), pct_bw.end());
-        const double pct_fma = fma_peak > 0 ? 100.0 * gops * 1e9 / fma_peak : 0.0;
         nlohmann::json row = {{"k", k}, {"n", n}, {"m", m}, {"variant", variants[vi].label},
                               {"kernel", w.kernel()->name}, {"ms", sec * 1e3}, {"weight_bytes", w.bytes()},
                               {"weight_gbps", gbps}, {"pct_dram_bw", 100.0 * gbps * 1e9 / bw},
                               {"pct_dram_bw_same_rep", bench::Median(pct_bw)},
                               {"pct_dram_bw_same_rep_min", pct_bw.front()},
                               {"pct_dram_bw_same_rep_max", pct_bw.back()},
-                              {"pct_fma_peak", pct_fma}, {"fma_peak_gflops", fma_peak / 1e9},
                               {"gops", gops}, {"speedup_vs_first", ratio},
                               {"speedup_min", ratios.front()}, {"speedup_max", ratios.back()}};
         out["results"].push_back(row);
         if (!json)
           std::printf("K=%-6lld N=%-6lld M=%-4lld %-16s %-22s %8.3f ms %6.1f GB/s (%5.1f%% DRAM; same rep %5.1f%% "
-                      "[%.0f..%.0f]) %7.1f GOP/s (%4.1f%% FMA)  x%.2f vs %s [%.2f..%.2f]\n",
+                      "[%.0f..%.0f]) %7.1f GOP/s  x%.2f vs %s [%.2f..%.2f]\n",
                       (long long)k, (long long)n, (long long)m, variants[vi].label.c_str(), w.kernel()->name,
                       sec * 1e3, gbps, 100.0 * gbps * 1e9 / bw, bench::Median(pct_bw), pct_bw.front(),
-                      pct_bw.back(), gops, pct_fma, ratio, variants[base].label.c_str(), ratios.front(),
+                      pct_bw.back(), gops, ratio, variants[base].label.c_str(), ratios.front(),
                       ratios.back());
       }
     }

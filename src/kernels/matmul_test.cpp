@@ -7,6 +7,7 @@
 #include <random>
 
 #include "base/half.h"
+#include "kernels/matmul_tiles.h"
 #include "kernels/vec_ops.h"
 
 namespace rtnq {
@@ -164,6 +165,32 @@ TEST(PackedWeight, ExtractRowReturnsCanonicalRow) {
       for (int64_t c = 0; c < p.k; ++c) {
         const float want = dt == DType::kF32 ? p.w32[r * p.k + c] : Bf16ToF32(p.w16[r * p.k + c]);
         ASSERT_EQ(row[c], want);
+      }
+    }
+  }
+}
+
+// Full 8-panel decode tiles (N = 2 x 128 + 5: two whole tiles and a tail), with and without the
+// software prefetch, and the batch path with its first-m-tile prefetch: bitwise the oracle.
+TEST(Matmul, WideDecodeTilesAndPrefetchKeepTheChain) {
+  for (const MatmulKernel* kern : RunnableKernels()) {
+    if (kern->act != ActType::kF32) continue;
+    for (int64_t k : {257, 600}) {
+      for (int64_t m : {1, 20}) {
+        Problem p = MakeProblem(DenseDType(kern->weight), 261, k, m, 77 + k + m);
+        auto packed = PackedWeight::Pack(DenseDType(kern->weight), p.rows(), p.n, k, kern->act, kern->isa);
+        ASSERT_TRUE(packed.ok());
+        std::vector<float> want(m * p.n);
+        MatmulReference(DenseDType(kern->weight), p.rows(), p.n, k, p.x.data(), m, k, want.data(), p.n,
+                        p.bias.data());
+        for (int pf : {-1, 0, 64, 4096}) {
+          g_matmul_overrides = MatmulOverrides{};
+          g_matmul_overrides.prefetch_bytes = pf;
+          std::vector<float> got(m * p.n);
+          Matmul(*packed, p.x.data(), m, k, got.data(), p.n, p.bias.data(), nullptr);
+          g_matmul_overrides = MatmulOverrides{};
+          EXPECT_TRUE(BitEqual(got, want)) << kern->name << " k=" << k << " m=" << m << " pf=" << pf;
+        }
       }
     }
   }
