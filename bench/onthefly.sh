@@ -44,11 +44,10 @@ if [[ " $parts " == *" disk "* ]]; then
     # shellcheck disable=SC2086
     run "$model" "$threads" $quant | python3 -c '
 import json, sys
-r = json.loads(sys.stdin.read()); load = r["load"]; q = load["weight_bytes"]; t = int(sys.argv[2])
-print(f"--quant {sys.argv[1]:36s} peak RSS {r[\"peak\"]/2**30:6.2f} GiB = {r[\"peak\"]/q:5.3f} x quantized "
-      f"weights ({q/2**30:.2f} GiB); quantized {load[\"source_bytes\"]/1e9:.1f} GB in "
-      f"{load[\"quantize_seconds\"]:.1f} s = {load[\"gb_per_second\"]:.2f} GB/s on {t} threads "
-      f"({load[\"gb_per_second\"]/t:.2f} GB/s per core)")' "$quant" "$threads"
+r = json.loads(sys.stdin.read()); load = r["load"]; t = int(sys.argv[2])
+q = load["weight_bytes"]; peak = r["peak"]; src = load["source_bytes"]; secs = load["quantize_seconds"]; rate = load["gb_per_second"]
+print(f"--quant {sys.argv[1]:36s} peak RSS {peak/2**30:6.2f} GiB = {peak/q:5.3f} x quantized weights ({q/2**30:.2f} GiB); "
+      f"quantized {src/1e9:.1f} GB in {secs:.1f} s = {rate:.2f} GB/s on {t} threads ({rate/t:.2f} GB/s per core)")' "$quant" "$threads"
   done
 fi
 
