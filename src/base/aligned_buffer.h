@@ -8,6 +8,9 @@
 // a fresh huge page often has to be faulted in by the host first: first touch measured 0.3-5.7 s
 // per GiB against 0.6-0.9 s with 4 KiB pages, and huge pages for every buffer >= 2 MiB made a
 // 1B-model RTN-8 load 1.8x slower (1.9 vs 1.05 CPU-s), while >= 32 MiB was the fastest setting.
+// RTNQ_HUGE_PAGES=0 drops the request altogether: there, on 8B shapes, RTN-8 quantize-while-load
+// took 0.9-1.8 s instead of 3.3-3.6 s (6 layers, page cache warm, one thread) and the full 8B at
+// two threads 6.3 s instead of 8.4 s; a 1B RTN-4 load was ~10% faster with huge pages.
 #pragma once
 
 #include <sys/mman.h>
