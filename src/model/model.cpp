@@ -135,13 +135,18 @@ Status LlamaModel::Init(const Checkpoint& ck, const ModelOptions& options) {
     Layer& L = layers_[l];
     RTNQ_ASSIGN_OR_RETURN(L.attn_norm, loader.LoadVector({TensorRole::kAttnNorm, l}));
     RTNQ_ASSIGN_OR_RETURN(L.mlp_norm, loader.LoadVector({TensorRole::kMlpNorm, l}));
-    RTNQ_ASSIGN_OR_RETURN(L.qkv, loader.LoadLinear({{TensorRole::kAttnQ, l},
-                                                    {TensorRole::kAttnK, l},
-                                                    {TensorRole::kAttnV, l}}));
-    RTNQ_ASSIGN_OR_RETURN(L.o, loader.LoadMatrix({TensorRole::kAttnO, l}));
-    RTNQ_ASSIGN_OR_RETURN(L.gate_up,
-                          loader.LoadLinear({{TensorRole::kMlpGate, l}, {TensorRole::kMlpUp, l}}));
-    RTNQ_ASSIGN_OR_RETURN(L.down, loader.LoadMatrix({TensorRole::kMlpDown, l}));
+    // One call per layer: its seven matrices share the loader's work queue, so small tensors
+    // (k/v projections) do not leave threads idle between tensors.
+    RTNQ_ASSIGN_OR_RETURN(
+        std::vector<LinearWeights> linears,
+        loader.LoadLinears({{{TensorRole::kAttnQ, l}, {TensorRole::kAttnK, l}, {TensorRole::kAttnV, l}},
+                            {{TensorRole::kAttnO, l}},
+                            {{TensorRole::kMlpGate, l}, {TensorRole::kMlpUp, l}},
+                            {{TensorRole::kMlpDown, l}}}));
+    L.qkv = std::move(linears[0]);
+    L.o = std::move(linears[1].parts[0]);
+    L.gate_up = std::move(linears[2]);
+    L.down = std::move(linears[3].parts[0]);
     if (config_.attention_bias) {
       for (TensorRole r : {TensorRole::kAttnQBias, TensorRole::kAttnKBias, TensorRole::kAttnVBias}) {
         RTNQ_ASSIGN_OR_RETURN(std::vector<float> b, loader.LoadVector({r, l}));
