@@ -69,6 +69,7 @@ namespace {
 // 4 x 2). Decode (MR = 1) streams up to 8 panels at once: 8 independent weight streams keep
 // enough cache misses in flight to run at DRAM speed.
 constexpr int kMrMax = 4, kNvMax = 2, kNvDecode = 8;
+constexpr int64_t kDecodePrefetchBytes = 1024;
 
 RTNQ_TARGET_AVX512 inline __m512i BroadcastDword(const int8_t* p) {
   int32_t v;
@@ -93,6 +94,14 @@ RTNQ_TARGET_VNNI void TileA8(const TileArgs& a) {
     for (int m = 0; m < MR; ++m)
       for (int v = 0; v < NV; ++v) dot[m][v] = _mm512_setzero_si512();
     for (int64_t c = 0; c < chunks; ++c) {
+      if constexpr (MR == 1) {
+        // Decode: each panel is one weight stream; prefetching ahead keeps more misses in flight
+        // than the hardware prefetcher alone. 4096x14336 W4A8 at M=1, 1 thread: 2.22 ms without,
+        // 1.91 ms at 512 bytes, 1.85 ms at 1024, 1.88 ms at 2048 (BF16: 6.2 ms).
+        for (int v = 0; v < NV; ++v)
+          _mm_prefetch(reinterpret_cast<const char*>(grp[v] + 64 + c * 64 + kDecodePrefetchBytes),
+                       _MM_HINT_T0);
+      }
       if constexpr (kInt4) {
         // (dw & 0x0f..) = codes of k 0,2,4,6 per dword; ((dw >> 4) & 0x0f..) = k 1,3,5,7, matching
         // the activations' (0,2,4,6 | 1,3,5,7) order.

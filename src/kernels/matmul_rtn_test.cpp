@@ -73,7 +73,7 @@ TEST(RtnMatmul, RegistryHasEveryIsaForBothSchemes) {
 TEST(RtnMatmul, EveryKernelMatchesOracleOverShapesGroupsAndScaleTypes) {
   const DType scale_types[] = {DType::kBF16, DType::kF16, DType::kF32};
   const int64_t ns[] = {1, 15, 17, 40};
-  const int64_t ms[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 37};
+  const int64_t ms[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 37, 64, 130};
   for (const MatmulKernel* kern : RtnKernels()) {
     uint64_t seed = 100;
     int variant = 0;

@@ -76,7 +76,7 @@ TEST(MatmulRegistry, HasScalarAvx2Avx512PathsOnThisHost) {
 TEST(Matmul, EveryKernelMatchesScalarOracleOverShapeSweep) {
   const int64_t ns[] = {1, 15, 17, 64, 100};
   const int64_t ks[] = {1, 8, 30, 64, 130, 257, 600};
-  const int64_t ms[] = {1, 2, 3, 5, 9, 20, 37};
+  const int64_t ms[] = {1, 2, 3, 5, 9, 20, 37, 64, 130};
   for (const MatmulKernel* kern : RunnableKernels()) {
     uint64_t seed = 1;
     for (int64_t n : ns)
