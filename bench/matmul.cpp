@@ -7,7 +7,7 @@
 //                [--m 1,16,...] [--variants bf16,w4a8:g128,...]
 // Variants: f32, bf16, bf16act (VDPBF16PS), w{4,8}a{8,16}:g{32,64,128,0} (bf16 scales), each
 // optionally with tuning overrides (kernels/matmul_tiles.h) for side-by-side comparisons:
-// /nvd<panels per decode tile> /pf<prefetch bytes> /x0 (no f32 expansion) /kc<k block>, e.g.
+// /nvd<panels per decode tile> /pf<prefetch bytes> /pfl2_<L2 prefetch bytes> /x0 (no f32 expansion) /kc<k block>, e.g.
 // bf16/nvd4/pf0 is the decode tile as it was before the 8-panel, prefetching one.
 // Every repetition also measures the DRAM read bandwidth (8 streams, 512 MiB): "same rep" %DRAM
 // compares each call time with the bandwidth measured at the same moment of a noisy machine.
@@ -67,6 +67,7 @@ bool ParseVariant(const std::string& spec, Variant* v) {
     i = j;
     auto num = [&](size_t skip) { return std::atoll(o.c_str() + skip); };
     if (o.rfind("nvd", 0) == 0) v->overrides.nv_decode = static_cast<int>(num(3));
+    else if (o.rfind("pfl2_", 0) == 0) v->overrides.prefetch_l2_bytes = static_cast<int>(num(5));
     else if (o.rfind("pf", 0) == 0) v->overrides.prefetch_bytes = static_cast<int>(num(2));
     else if (o.rfind("kc", 0) == 0) v->overrides.k_block = num(2);
     else if (o == "x0") v->overrides.expand = 0;

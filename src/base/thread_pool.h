@@ -1,8 +1,16 @@
 // A fixed-size pool of worker threads for data-parallel loops. The calling thread takes part,
 // so a pool of size 1 runs everything inline. Work is split statically into contiguous ranges:
 // which thread computes which index depends only on (n, num_threads), never on timing.
+//
+// Idle workers spin for a short while (RTNQ_SPIN_US, default 100 us; 0 = sleep at once) before
+// they sleep on a condition variable, and the caller spins the same way for the workers to
+// finish: a decode step issues ~110 matmuls per token on Llama-3.2-1B, most of them 10-100 us
+// long, and waking a sleeping vCPU through a futex costs tens of microseconds on a VM. Spinning
+// is off when the pool has more threads than the machine has CPUs.
 #pragma once
 
+#include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstddef>
 #include <functional>
@@ -28,6 +36,9 @@ class ThreadPool {
 
  private:
   void WorkerLoop(int index);
+  // Polls `ready` for up to spin_ (with a CPU pause between polls); returns its last value.
+  template <class Pred>
+  bool SpinUntil(Pred ready) const;
 
   int num_threads_;
   std::vector<std::thread> workers_;
@@ -37,12 +48,16 @@ class ThreadPool {
   const std::function<void(size_t, size_t, int)>* job_ = nullptr;
   size_t job_n_ = 0, job_grain_ = 1;
   int job_chunks_ = 0;
-  int pending_ = 0;
-  unsigned generation_ = 0;
-  bool stop_ = false;
+  std::atomic<int> pending_{0};        // workers yet to finish the current job
+  std::atomic<unsigned> generation_{0};  // bumped (under mu_) when a job is published
+  std::atomic<bool> stop_{false};
+  std::chrono::nanoseconds spin_{0};
 };
 
 // Default thread count: RTNQ_THREADS if set, else hardware concurrency.
 int DefaultThreadCount();
+
+// How long idle pool threads spin before sleeping: RTNQ_SPIN_US if set, else 100 us.
+std::chrono::nanoseconds DefaultSpinTime();
 
 }  // namespace rtnq

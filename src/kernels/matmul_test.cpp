@@ -171,7 +171,8 @@ TEST(PackedWeight, ExtractRowReturnsCanonicalRow) {
 }
 
 // Full 8-panel decode tiles (N = 2 x 128 + 5: two whole tiles and a tail), with and without the
-// software prefetch, and the batch path with its first-m-tile prefetch: bitwise the oracle.
+// software prefetch (L1 and L2 distances), and the batch path with its first-m-tile prefetch:
+// bitwise the oracle.
 TEST(Matmul, WideDecodeTilesAndPrefetchKeepTheChain) {
   for (const MatmulKernel* kern : RunnableKernels()) {
     if (kern->act != ActType::kF32) continue;
@@ -186,6 +187,7 @@ TEST(Matmul, WideDecodeTilesAndPrefetchKeepTheChain) {
         for (int pf : {-1, 0, 64, 4096}) {
           g_matmul_overrides = MatmulOverrides{};
           g_matmul_overrides.prefetch_bytes = pf;
+          g_matmul_overrides.prefetch_l2_bytes = pf == 64 ? 2048 : -1;
           std::vector<float> got(m * p.n);
           Matmul(*packed, p.x.data(), m, k, got.data(), p.n, p.bias.data(), nullptr);
           g_matmul_overrides = MatmulOverrides{};

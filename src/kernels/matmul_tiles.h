@@ -33,6 +33,7 @@ inline int64_t A8MaxGroup(RtnScheme scheme) {
 struct MatmulOverrides {
   int nv_decode = 0;        // panels per decode tile (at most the kernel's nv_decode)
   int prefetch_bytes = -1;  // AVX-512 software prefetch distance per weight stream (0: none)
+  int prefetch_l2_bytes = -1;  // AVX-512: a second, PREFETCHT1 (L2) distance (0: none)
   int expand = -1;          // 0: no f32 expansion of the weight block for M > mr_max
   int64_t k_block = 0;      // k block for M > mr_max (multiple of 8 and of the RTN group)
 };
