@@ -210,6 +210,37 @@ TEST(A8Matmul, EveryKernelMatchesOracleBitwise) {
   EXPECT_GT(checked, 1000);
 }
 
+// Full 8-panel decode tiles (N = 2 x 128 + 5: two whole tiles and a tail) with the decode
+// prefetches at their defaults, off, and at other L1 / L2 distances: bitwise the oracle.
+TEST(A8Matmul, WideDecodeTilesAndPrefetchDistancesKeepTheBits) {
+  for (WeightType wt : {WeightType::kRtnInt8, WeightType::kRtnInt4}) {
+    const RtnScheme scheme = wt == WeightType::kRtnInt8 ? RtnScheme::kInt8 : RtnScheme::kInt4;
+    for (const MatmulKernel* kern : A8Kernels(wt)) {
+      for (const RtnFormat f : {RtnFormat{scheme, 128, DType::kBF16}, RtnFormat{scheme, 0, DType::kF16}}) {
+        const int64_t n = 261, k = f.group == 0 ? 202 : 384;
+        for (int64_t m : {1, 3}) {
+          A8Problem p = MakeA8Problem(f, n, k, m, 4242 + m + k);
+          auto packed = PackedWeight::Pack(f, p.codes.data(), p.scales.data(), n, k, ActType::kInt8, kern->isa);
+          ASSERT_TRUE(packed.ok()) << packed.status().message();
+          std::vector<float> want(m * n);
+          MatmulReferenceRtn(f, p.codes.data(), p.scales.data(), n, k, p.x.data(), m, k, want.data(), n,
+                             p.bias.data(), ActType::kInt8);
+          for (const auto& [pf, pf2] : {std::pair{-1, -1}, std::pair{0, 0}, std::pair{64, 2048}, std::pair{4096, 0}}) {
+            g_matmul_overrides = MatmulOverrides{};
+            g_matmul_overrides.prefetch_bytes = pf;
+            g_matmul_overrides.prefetch_l2_bytes = pf2;
+            std::vector<float> got(m * n);
+            Matmul(*packed, p.x.data(), m, k, got.data(), n, p.bias.data(), nullptr);
+            g_matmul_overrides = MatmulOverrides{};
+            EXPECT_TRUE(BitEqual(got, want))
+                << kern->name << " " << f.Name() << " m=" << m << " pf=" << pf << " pf2=" << pf2;
+          }
+        }
+      }
+    }
+  }
+}
+
 TEST(A8Matmul, ThreadCountAndBatchInvariance) {
   ThreadPool pool1(1), pool2(2), pool3(3);
   const int64_t n = 300, m = 29;  // 19 panels: uneven splits
