@@ -233,6 +233,9 @@ void Matmul(const PackedWeight& w, const float* x, int64_t m, int64_t ldx, float
           t.k_total = k;
           t.group = w.group();
           t.group_bytes = w.group_bytes();
+          t.group_shift = w.group_shift();
+          t.group_code_bytes = w.group_code_bytes();
+          t.scale_dtype = w.panel_scale_dtype();
           t.xq = a8 ? xq_data + m0 * ldxq : nullptr;
           t.ldxq = ldxq;
           t.xq_group = xq_group;

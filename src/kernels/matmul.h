@@ -106,9 +106,22 @@ class PackedWeight {
   ActType act() const { return act_; }
   bool is_rtn() const { return weight_type_ == WeightType::kRtnInt8 || weight_type_ == WeightType::kRtnInt4; }
   const RtnFormat& rtn_format() const { return rtn_; }
-  // RTN: k per scale group, and bytes of one group of a panel (64 bytes of f32 scales + codes).
+  // RTN: k per scale group. A panel is a sequence of group blocks, each a 64-byte scale header
+  // then the codes of 1 << group_shift() groups (group_code_bytes() each, 64-byte multiples):
+  // f32 scales, one group per block (16 x 4 bytes); or, for int8 activations with bf16/f16
+  // scales, two groups per block sharing the header (16 x 2 bytes each, stored as given).
   int64_t group() const { return group_; }
-  int64_t group_bytes() const { return group_bytes_; }
+  int64_t group_bytes() const { return group_bytes_; }  // bytes of one block
+  int group_shift() const { return group_shift_; }
+  int64_t group_code_bytes() const { return group_code_bytes_; }
+  DType panel_scale_dtype() const { return panel_scale_dtype_; }  // kF32, kBF16 or kF16
+  // Offsets within a panel of group g's 16 scales and of its codes.
+  int64_t GroupScaleOffset(int64_t g) const {
+    return (g >> group_shift_) * group_bytes_ + (g & ((1 << group_shift_) - 1)) * 32;
+  }
+  int64_t GroupCodeOffset(int64_t g) const {
+    return (g >> group_shift_) * group_bytes_ + 64 + (g & ((1 << group_shift_) - 1)) * group_code_bytes_;
+  }
   const MatmulKernel* kernel() const { return kernel_; }
   int64_t panels() const { return (n_ + kPanelRows - 1) / kPanelRows; }
   // K padded to the packing unit (2 for bf16 k-pairs).
@@ -129,7 +142,9 @@ class PackedWeight {
   WeightType weight_type_ = WeightType::kF32;
   ActType act_ = ActType::kF32;
   RtnFormat rtn_;
-  int64_t group_ = 0, group_bytes_ = 0;
+  int64_t group_ = 0, group_bytes_ = 0, group_code_bytes_ = 0;
+  int group_shift_ = 0;
+  DType panel_scale_dtype_ = DType::kF32;
   const MatmulKernel* kernel_ = nullptr;
   AlignedBuffer data_;
 };
@@ -182,7 +197,10 @@ struct TileArgs {
                            // group); A8 tiles: both multiples of the group (or K)
   int64_t k_total;
   int64_t group;           // RTN: k per scale group; 0 for dense weights
-  int64_t group_bytes;     // RTN: bytes of one group in a panel
+  int64_t group_bytes;     // RTN: bytes of one group block in a panel (PackedWeight::group_bytes)
+  int group_shift = 0;     // RTN: a block holds 1 << group_shift groups
+  int64_t group_code_bytes = 0;
+  DType scale_dtype = DType::kF32;  // RTN: the panel's scales (f32, or bf16/f16 when shift = 1)
   // A8 (act == kInt8): int8 activations of row 0 of the tile, group g at xq + g * xq_group
   // (row stride ldxq), and per (row, group) scale and bias * sum(q) (row stride ldxs).
   const int8_t* xq;
@@ -202,5 +220,14 @@ struct TileArgs {
   // per weight, not per weight and m-tile. Tiles that do not expand ignore it.
   float* wexp = nullptr;
 };
+
+// Group g's 16 scales and codes in the panel at `panel` (see PackedWeight::GroupScaleOffset).
+inline const uint8_t* TileGroupScales(const TileArgs& a, const uint8_t* panel, int64_t g) {
+  return panel + (g >> a.group_shift) * a.group_bytes + (g & ((1 << a.group_shift) - 1)) * 32;
+}
+inline const uint8_t* TileGroupCodes(const TileArgs& a, const uint8_t* panel, int64_t g) {
+  return panel + (g >> a.group_shift) * a.group_bytes + 64 +
+         (g & ((1 << a.group_shift) - 1)) * a.group_code_bytes;
+}
 
 }  // namespace rtnq

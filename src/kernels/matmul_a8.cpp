@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "base/half.h"
 #include "kernels/matmul.h"
 #include "kernels/matmul_tiles.h"
 
@@ -45,6 +46,18 @@ inline uint32_t LoadCode(const uint8_t* cb, int64_t kk, int r, bool int4) {
   return cb[(kk / 4) * 64 + r * 4 + kk % 4];
 }
 
+// Scale of panel row r in a group header (f32, or the 16-bit scale as stored).
+inline float PanelScale(const TileArgs& a, const uint8_t* hdr, int r) {
+  if (a.scale_dtype == DType::kF32) {
+    float s;
+    std::memcpy(&s, hdr + r * 4, 4);
+    return s;
+  }
+  uint16_t h;
+  std::memcpy(&h, hdr + r * 2, 2);
+  return a.scale_dtype == DType::kBF16 ? Bf16ToF32(h) : F16ToF32(h);
+}
+
 // One (row, panel row) at a time: the integer dot of a group in uint32 (wrapping; the final
 // difference is exact, see A8MaxGroup), then acc = fma(float(dot), s_w * s_x, acc).
 template <bool kInt4>
@@ -58,16 +71,15 @@ void TileA8Scalar(const TileArgs& a) {
         float* acc = a.acc + m * a.ldacc + v * kPanelRows + r;
         float s = a.load_acc ? *acc : 0.0f;
         for (int64_t g = a.k0 / G; g < a.k1 / G; ++g) {
-          const uint8_t* grp = panel + g * a.group_bytes;
+          const uint8_t* codes = TileGroupCodes(a, panel, g);
           const int8_t* q = xq + g * a.xq_group;
           uint32_t dot = 0;
           for (int64_t kk = 0; kk < G; ++kk) {
             const int64_t pos = kInt4 ? (kk & ~int64_t{7}) + kPermute8[kk & 7] : kk;
-            dot += LoadCode(grp + 64, kk, r, kInt4) * static_cast<uint32_t>(static_cast<int32_t>(q[pos]));
+            dot += LoadCode(codes, kk, r, kInt4) * static_cast<uint32_t>(static_cast<int32_t>(q[pos]));
           }
           dot -= static_cast<uint32_t>(a.xbsum[m * a.ldxs + g]);
-          float sw;
-          std::memcpy(&sw, grp + r * 4, 4);
+          const float sw = PanelScale(a, TileGroupScales(a, panel, g), r);
           s = std::fma(static_cast<float>(static_cast<int32_t>(dot)), sw * a.xs[m * a.ldxs + g], s);
         }
         *acc = s;

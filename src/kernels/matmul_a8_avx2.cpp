@@ -29,6 +29,14 @@ RTNQ_TARGET_AVX2 inline __m256i BroadcastDword(const int8_t* p) {
   return _mm256_set1_epi32(v);
 }
 
+// Scales of panel rows 8h..8h+7 from a group header: f32, or bf16 / f16 widened exactly.
+RTNQ_TARGET_AVX2 inline __m256 LoadScales8(DType dtype, const uint8_t* hdr, int h) {
+  if (dtype == DType::kF32) return _mm256_load_ps(reinterpret_cast<const float*>(hdr) + h * 8);
+  const __m128i half = _mm_load_si128(reinterpret_cast<const __m128i*>(hdr + h * 16));
+  if (dtype == DType::kF16) return _mm256_cvtph_ps(half);
+  return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(half), 16));
+}
+
 template <int MR, int NV, bool kInt4>
 RTNQ_TARGET_AVX2 void TileA8(const TileArgs& a) {
   __m256 acc[MR][NV][2];
@@ -43,8 +51,11 @@ RTNQ_TARGET_AVX2 void TileA8(const TileArgs& a) {
   const __m256i flip = _mm256_set1_epi8(static_cast<char>(0x80));
   const __m256i ones = _mm256_set1_epi16(1);
   for (int64_t g = a.k0 / G; g < a.k1 / G; ++g) {
-    const uint8_t* grp[NV];
-    for (int v = 0; v < NV; ++v) grp[v] = a.w + v * a.panel_bytes + g * a.group_bytes;
+    const uint8_t *codes[NV], *scales[NV];
+    for (int v = 0; v < NV; ++v) {
+      codes[v] = TileGroupCodes(a, a.w + v * a.panel_bytes, g);
+      scales[v] = TileGroupScales(a, a.w + v * a.panel_bytes, g);
+    }
     const int8_t* xq = a.xq + g * a.xq_group;
     __m256i dot[MR][NV][2];
     for (int m = 0; m < MR; ++m)
@@ -53,7 +64,7 @@ RTNQ_TARGET_AVX2 void TileA8(const TileArgs& a) {
     for (int64_t c = 0; c < chunks; ++c) {
       for (int v = 0; v < NV; ++v) {
         for (int h = 0; h < 2; ++h) {
-          const __m256i dw = _mm256_load_si256(reinterpret_cast<const __m256i*>(grp[v] + 64 + c * 64 + h * 32));
+          const __m256i dw = _mm256_load_si256(reinterpret_cast<const __m256i*>(codes[v] + c * 64 + h * 32));
           if constexpr (kInt4) {
             const __m256i lo = _mm256_and_si256(dw, nibble);
             const __m256i hi = _mm256_and_si256(_mm256_srli_epi32(dw, 4), nibble);
@@ -79,7 +90,7 @@ RTNQ_TARGET_AVX2 void TileA8(const TileArgs& a) {
       const __m256 sx = _mm256_set1_ps(a.xs[m * a.ldxs + g]);
       for (int v = 0; v < NV; ++v)
         for (int h = 0; h < 2; ++h) {
-          const __m256 sw = _mm256_load_ps(reinterpret_cast<const float*>(grp[v]) + h * 8);
+          const __m256 sw = LoadScales8(a.scale_dtype, scales[v], h);
           const __m256 d = _mm256_cvtepi32_ps(_mm256_sub_epi32(dot[m][v][h], bsum));
           acc[m][v][h] = _mm256_fmadd_ps(d, _mm256_mul_ps(sw, sx), acc[m][v][h]);
         }

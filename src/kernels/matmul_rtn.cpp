@@ -1,5 +1,7 @@
 // RTN weights in the panel layout (docs/formats/rtn.md): per 16-row panel and scale group, 64
-// bytes of f32 scales (lane r = row r) followed by the group's codes:
+// bytes of f32 scales (lane r = row r) followed by the group's codes; with int8 activations and
+// bf16/f16 scales two groups share one 64-byte header of 16-bit scales (group 2b at bytes 0..31,
+// 2b+1 at 32..63) followed by both groups' codes (PackedWeight::GroupCodeOffset). Codes:
 //   int8, f32 activations: 16 bytes per k, byte r = level of row r as int8 (code ^ 0x80)
 //   int8, int8 activations (A8): 64 bytes per 4 k (a k-quad), dword r = row r's 4 codes
 //     (unsigned, k order): VPDPBUSD's u8 operand; a partial last quad is padded with code 0
@@ -13,6 +15,7 @@
 #include <cstring>
 #include <vector>
 
+#include "base/half.h"
 #include "kernels/matmul.h"
 #include "kernels/matmul_tiles.h"
 
@@ -49,14 +52,26 @@ Result<PackedWeight> PackedWeight::AllocateRtn(const RtnFormat& format, int64_t 
   const int64_t code_bytes = quads ? (w.group_ + 3) / 4 * 64
                              : format.scheme == RtnScheme::kInt8 ? w.group_ * kPanelRows
                                                                  : (w.group_ + 7) / 8 * 64;
-  w.group_bytes_ = 64 + (code_bytes + 63) / 64 * 64;
-  w.panel_bytes_ = (k / w.group_) * w.group_bytes_;
+  // 16-bit scales as given (exact) let two groups share a header: 4.125 instead of 4.25 bits
+  // per int4 weight at g128, which decode reads at the bandwidth limit. Only the A8 kernels read
+  // this layout; the f32-activation kernels keep one f32 header per group.
+  const int64_t groups = k / w.group_;
+  w.group_code_bytes_ = (code_bytes + 63) / 64 * 64;
+  if (act == ActType::kInt8 && format.scale_dtype != DType::kF32) {
+    w.group_shift_ = 1;
+    w.panel_scale_dtype_ = format.scale_dtype;
+  }
+  w.group_bytes_ = 64 + (w.group_code_bytes_ << w.group_shift_);
+  w.panel_bytes_ = (groups >> w.group_shift_) * w.group_bytes_ +
+                   ((groups & 1) && w.group_shift_ ? 64 + w.group_code_bytes_ : 0);
   w.data_ = AlignedBuffer(static_cast<size_t>(w.panels() * w.panel_bytes_));
   // SetRtnRows writes every byte of a panel whose 16 rows it is given when the group's codes fill
   // whole 64-byte lines; only then can zeroing (a second pass over a buffer of up to GBs) be
   // limited to the padding rows of the last panel.
-  const bool fully_written = quads ? w.group_ % 4 == 0
-                                    : code_bytes % 64 == 0 && (format.scheme == RtnScheme::kInt8 || w.group_ % 8 == 0);
+  // (A shared header of an odd last group is half written.)
+  const bool fully_written = (quads ? w.group_ % 4 == 0
+                                    : code_bytes % 64 == 0 && (format.scheme == RtnScheme::kInt8 || w.group_ % 8 == 0)) &&
+                             !(w.group_shift_ && (groups & 1));
   if (fully_written) {
     if (n % kPanelRows != 0) {
       std::memset(w.data_.data() + (w.panels() - 1) * w.panel_bytes_, 0, static_cast<size_t>(w.panel_bytes_));
@@ -123,7 +138,7 @@ void PackedWeight::SetRtnRowsInt8Quads(int64_t r0, int64_t rows, const uint8_t* 
     const int64_t n = std::min<int64_t>(rows - i0, kPanelRows - rr0);
     uint8_t* panel = data_.as<uint8_t>() + (r / kPanelRows) * panel_bytes_;
     for (int64_t g = 0; g < groups; ++g) {
-      uint8_t* cb = panel + g * group_bytes_ + 64;
+      uint8_t* cb = panel + GroupCodeOffset(g);
       const uint8_t* src = codes + i0 * code_row + g * group_;
       int64_t kk = 0;
       if (n == kPanelRows) {  // whole panel: SIMD tiles of 16 k
@@ -147,14 +162,19 @@ void PackedWeight::SetRtnRows(int64_t r0, int64_t rows, const uint8_t* codes, co
   for (int64_t i = 0; i < rows; ++i) {
     const int64_t r = r0 + i, rr = r % kPanelRows;
     const uint8_t* code = codes + i * code_row;
+    uint8_t* panel = data_.as<uint8_t>() + (r / kPanelRows) * panel_bytes_;
     for (int64_t g = 0; g < groups; ++g) {
-      uint8_t* grp = data_.as<uint8_t>() + (r / kPanelRows) * panel_bytes_ + g * group_bytes_;
-      const float s = RtnScale(rtn_, scales + i * scale_row, g);
-      std::memcpy(grp + rr * 4, &s, 4);
+      uint8_t* hdr = panel + GroupScaleOffset(g);
+      if (group_shift_) {  // the canonical 16-bit scale as it is
+        std::memcpy(hdr + rr * 2, scales + i * scale_row + g * 2, 2);
+      } else {
+        const float s = RtnScale(rtn_, scales + i * scale_row, g);
+        std::memcpy(hdr + rr * 4, &s, 4);
+      }
       if (rtn_.scheme == RtnScheme::kInt8) continue;  // codes below, all rows at once
       // int4: the panel keeps 8 k of a row as the 4 canonical bytes that hold them (even k in the
       // low nibble), so whole 8-k chunks are plain 4-byte copies.
-      uint8_t* cb = grp + 64;
+      uint8_t* cb = panel + GroupCodeOffset(g);
       const int64_t c0 = g * group_;
       int64_t kk = 0;
       if (c0 % 2 == 0) {
@@ -180,7 +200,7 @@ void PackedWeight::SetRtnRows(int64_t r0, int64_t rows, const uint8_t* codes, co
     const int64_t n = std::min<int64_t>(rows - i0, kPanelRows - rr0);
     uint8_t* panel = data_.as<uint8_t>() + (r / kPanelRows) * panel_bytes_;
     for (int64_t g = 0; g < groups; ++g) {
-      uint8_t* cb = panel + g * group_bytes_ + 64 + rr0;
+      uint8_t* cb = panel + GroupCodeOffset(g) + rr0;
       const uint8_t* src = codes + i0 * code_row + g * group_;
       if (n == kPanelRows && group_ % 16 == 0) {  // whole panel: SIMD tiles
         for (int64_t k0 = 0; k0 < group_; k0 += 16) TransposeTile16Xor80(src + k0, code_row, cb + k0 * kPanelRows);
@@ -211,10 +231,16 @@ void PackedWeight::ExtractRtnRow(int64_t r, float* out) const {
   const uint8_t* panel = data_.as<uint8_t>() + (r / kPanelRows) * panel_bytes_;
   const int64_t rr = r % kPanelRows;
   for (int64_t g = 0; g < k_ / group_; ++g) {
-    const uint8_t* grp = panel + g * group_bytes_;
+    const uint8_t* hdr = panel + GroupScaleOffset(g);
     float s;
-    std::memcpy(&s, grp + rr * 4, 4);
-    const uint8_t* cb = grp + 64;
+    if (group_shift_) {
+      uint16_t h;
+      std::memcpy(&h, hdr + rr * 2, 2);
+      s = panel_scale_dtype_ == DType::kBF16 ? Bf16ToF32(h) : F16ToF32(h);
+    } else {
+      std::memcpy(&s, hdr + rr * 4, 4);
+    }
+    const uint8_t* cb = panel + GroupCodeOffset(g);
     for (int64_t kk = 0; kk < group_; ++kk) {
       int level;
       if (rtn_.scheme == RtnScheme::kInt8 && act_ == ActType::kInt8) {
