@@ -57,6 +57,25 @@ if [[ " $parts " == *" cached "* ]]; then
     "$rtnq" synth --shape llama-3.1-8b --layers "$layers" --seed 0 --dtype bf16 -o "$small" --progress
   fi
   echo "== $small (Llama-3.1-8B shapes, $layers layers), page cache warm (disk aside), $repeats runs each"
+  # The loads below include the first touch of the packed weights' fresh pages; on a VM that cost
+  # varies with the host, so show it: 1 GiB of fresh anonymous memory, one write per 4 KiB page,
+  # with 4 KiB pages and with MADV_HUGEPAGE (what rtnq asks for; see src/base/aligned_buffer.h).
+  python3 - <<'PY'
+import mmap, statistics, time
+n = 1 << 30
+for label, huge in (("4 KiB pages", False), ("MADV_HUGEPAGE", True)):
+    secs = []
+    for _ in range(3):
+        m = mmap.mmap(-1, n)
+        if huge:
+            m.madvise(mmap.MADV_HUGEPAGE)
+        t = time.perf_counter()
+        m[::4096] = b"\1" * (n // 4096)
+        secs.append(time.perf_counter() - t)
+        m.close()
+    print(f"first touch of fresh memory, {label}: {statistics.median(secs):.2f} s/GiB "
+          f"(median of 3; range {min(secs):.2f}-{max(secs):.2f})")
+PY
   for quant in rtn8 rtn4; do
     for t in $(printf '%s\n' 1 "$threads" | sort -un); do
       cat "$small"/*.safetensors > /dev/null  # warm: the runs read the mapping from the page cache
