@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "base/half.h"
+#include "base/timer.h"
 #include "bench_common.h"
 #include "kernels/matmul.h"
 
@@ -113,16 +114,6 @@ __attribute__((target("amx-tile,amx-bf16"))) void AmxMatmul(const PackedWeight& 
   }
 }
 
-std::vector<int64_t> ParseList(const char* s) {
-  std::vector<int64_t> out;
-  for (const char* p = s; *p;) {
-    out.push_back(std::atoll(p));
-    while (*p && *p != ',') ++p;
-    if (*p == ',') ++p;
-  }
-  return out;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -131,8 +122,8 @@ int main(int argc, char** argv) {
   size_t rotate_mib = 640;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
-    if (a == "--shapes" && i + 1 < argc) shapes = ParseList(argv[++i]);
-    else if (a == "--m" && i + 1 < argc) ms = ParseList(argv[++i]);
+    if (a == "--shapes" && i + 1 < argc) shapes = bench::ParseIntList(argv[++i]);
+    else if (a == "--m" && i + 1 < argc) ms = bench::ParseIntList(argv[++i]);
     else if (a == "--reps" && i + 1 < argc) reps = std::atoi(argv[++i]);
     else if (a == "--rotate-mib" && i + 1 < argc) rotate_mib = std::atoll(argv[++i]);
     else {

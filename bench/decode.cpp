@@ -22,6 +22,8 @@
 #include "arch/tensor_role.h"
 #include "base/cpu_features.h"
 #include "base/half.h"
+#include "base/memory_bandwidth.h"
+#include "base/timer.h"
 #include "bench_common.h"
 #include "io/checkpoint.h"
 #include "model/model.h"
@@ -88,17 +90,6 @@ uint64_t AnonRssBytes() {
   return kb * 1024;
 }
 
-std::vector<std::string> SplitList(const std::string& text) {
-  std::vector<std::string> out;
-  for (size_t i = 0; i <= text.size();) {
-    size_t j = text.find(',', i);
-    if (j == std::string::npos) j = text.size();
-    if (j > i) out.push_back(text.substr(i, j - i));
-    i = j + 1;
-  }
-  return out;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -123,12 +114,7 @@ int main(int argc, char** argv) {
     }
   }
   std::vector<int> threads;
-  for (size_t i = 0; i < thread_list.size();) {
-    size_t j = thread_list.find(',', i);
-    if (j == std::string::npos) j = thread_list.size();
-    threads.push_back(std::atoi(thread_list.substr(i, j - i).c_str()));
-    i = j + 1;
-  }
+  for (int64_t t : bench::ParseIntList(thread_list)) threads.push_back(static_cast<int>(t));
 
   nlohmann::json out;
   out["cpu"] = HostCpu().ToString();
@@ -158,7 +144,7 @@ int main(int argc, char** argv) {
   const int32_t vocab = static_cast<int32_t>(ck->config.vocab_size);
 
   std::vector<std::pair<std::string, CompiledPlan>> quants;
-  for (const std::string& q : SplitList(quant_list)) {
+  for (const std::string& q : SplitCommaList(quant_list)) {
     CompiledPlan compiled;
     if (q != "none") {
       auto plan = QuantPlan::ParseText("default " + q + "\n", "--quant");
@@ -173,7 +159,7 @@ int main(int argc, char** argv) {
   }
 
   for (int t : threads) {
-    const bench::Bandwidth bws = bench::MeasureReadBandwidthStats(size_t{1} << 30, t);
+    const ReadBandwidth bws = MeasureReadBandwidth(size_t{1} << 30, t);
     const double bw = bws.best;
     for (const auto& [quant, plan] : quants) {
       ModelOptions options;

@@ -21,7 +21,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include "base/aligned_buffer.h"
 #include "base/half.h"
+#include "base/memory_bandwidth.h"
+#include "base/timer.h"
 #include "bench_common.h"
 #include "kernels/matmul.h"
 #include "kernels/matmul_tiles.h"
@@ -29,24 +32,6 @@
 using namespace rtnq;
 
 namespace {
-
-std::vector<std::string> Split(const std::string& s) {
-  std::vector<std::string> out;
-  size_t i = 0;
-  while (i <= s.size()) {
-    size_t j = s.find(',', i);
-    if (j == std::string::npos) j = s.size();
-    if (j > i) out.push_back(s.substr(i, j - i));
-    i = j + 1;
-  }
-  return out;
-}
-
-std::vector<int64_t> ParseList(const std::string& s) {
-  std::vector<int64_t> out;
-  for (const std::string& t : Split(s)) out.push_back(std::atoll(t.c_str()));
-  return out;
-}
 
 struct Variant {
   std::string label;
@@ -95,7 +80,7 @@ bool ParseVariant(const std::string& spec, Variant* v) {
 double ReadBandwidthOnce(const AlignedBuffer& buf) {
   static volatile uint64_t sink = 0;
   Timer t;
-  sink = sink ^ bench::SumRead(buf.data(), buf.size());
+  sink = sink ^ StreamingXorRead(buf.data(), buf.size());
   return static_cast<double>(buf.size()) / t.Seconds();
 }
 
@@ -114,8 +99,8 @@ int main(int argc, char** argv) {
     else if (a == "--rotate-mib" && i + 1 < argc) rotate_mib = std::atoll(argv[++i]);
     else if (a == "--reps" && i + 1 < argc) reps = std::atoi(argv[++i]);
     else if (a == "--json") json = true;
-    else if (a == "--shapes" && i + 1 < argc) shapes = ParseList(argv[++i]);
-    else if (a == "--m" && i + 1 < argc) ms = ParseList(argv[++i]);
+    else if (a == "--shapes" && i + 1 < argc) shapes = bench::ParseIntList(argv[++i]);
+    else if (a == "--m" && i + 1 < argc) ms = bench::ParseIntList(argv[++i]);
     else if (a == "--variants" && i + 1 < argc) variant_list = argv[++i];
     else {
       std::fprintf(stderr, "usage: bench_matmul [--threads T] [--rotate-mib MIB] [--reps R] [--json] "
@@ -124,7 +109,7 @@ int main(int argc, char** argv) {
     }
   }
   std::vector<Variant> variants;
-  for (const std::string& s : Split(variant_list)) {
+  for (const std::string& s : SplitCommaList(variant_list)) {
     Variant v;
     if (!ParseVariant(s, &v)) {
       std::fprintf(stderr, "bench_matmul: unknown variant '%s'\n", s.c_str());
@@ -133,7 +118,7 @@ int main(int argc, char** argv) {
     variants.push_back(v);
   }
   ThreadPool pool(threads);
-  const double bw = bench::MeasureReadBandwidth(size_t{1} << 30, threads);
+  const double bw = MeasureReadBandwidth(size_t{1} << 30, threads).best;
   nlohmann::json out;
   out["dram_read_gbps"] = bw / 1e9;  // best of 7 passes
   out["threads"] = threads;

@@ -73,12 +73,15 @@ std::string ReadSmallFile(const char* path) {
 
 }  // namespace
 
+uint64_t StreamingXorRead(const std::byte* p, size_t bytes) {
+  return HostCpu().avx2 ? XorReadAvx2(p, bytes) : XorReadScalar(p, bytes);
+}
+
 ReadBandwidth MeasureReadBandwidth(uint64_t bytes, int threads, int passes) {
   threads = std::max(1, threads);
   passes = std::max(1, passes);
   const size_t part = static_cast<size_t>(bytes) / threads / 4096 * 4096;
   AlignedBuffer buf(part * threads);
-  const bool avx2 = HostCpu().avx2;
   // Each thread faults in (and writes) the part it will read.
   OnThreads(threads, [&](int i) { std::memset(buf.data() + i * part, i + 1, part); });
   std::vector<double> rates;
@@ -88,7 +91,7 @@ ReadBandwidth MeasureReadBandwidth(uint64_t bytes, int threads, int passes) {
     Timer timer;
     OnThreads(threads, [&](int i) {
       const std::byte* p = buf.data() + i * part;
-      sums[i] = avx2 ? XorReadAvx2(p, part) : XorReadScalar(p, part);
+      sums[i] = StreamingXorRead(p, part);
     });
     const double seconds = timer.Seconds();
     for (uint64_t s : sums) sink = sink ^ s;

@@ -3,6 +3,7 @@
 // bandwidth measured here, in the same run and with the same thread count.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -24,6 +25,12 @@ struct ReadBandwidth {
 // (like a matmul reading several weight panels at once: one stream alone leaves a server core's
 // memory-level parallelism unused). The buffer is written once before the first pass.
 ReadBandwidth MeasureReadBandwidth(uint64_t bytes, int threads, int passes = 7);
+
+// One pass of the probe's read over a buffer the caller keeps (to measure the bandwidth again
+// at other moments of a run): p[0, bytes) as 8 interleaved sequential streams, AVX2 where the CPU
+// has it. Returns the XOR of the words read (so the loads cannot be elided); it reads the first
+// bytes / 512 * 512 bytes.
+uint64_t StreamingXorRead(const std::byte* p, size_t bytes);
 
 // Size of cpu0's level-3 cache from sysfs (/sys/devices/system/cpu/cpu0/cache/index3/size),
 // or `fallback` when it cannot be read.

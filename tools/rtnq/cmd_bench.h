@@ -9,24 +9,13 @@
 #include <string>
 #include <vector>
 
+#include "base/split.h"
 #include "base/status.h"
 
 namespace rtnq::cli {
 
 void AddBenchGemm(CLI::App* bench);
 void AddBenchE2e(CLI::App* bench);
-
-// Splits "a,b,c" (empty items dropped).
-inline std::vector<std::string> SplitCommaList(const std::string& text) {
-  std::vector<std::string> out;
-  for (size_t i = 0; i <= text.size();) {
-    size_t j = text.find(',', i);
-    if (j == std::string::npos) j = text.size();
-    if (j > i) out.push_back(text.substr(i, j - i));
-    i = j + 1;
-  }
-  return out;
-}
 
 // Parses "1,2,4" into positive integers; `flag` names the option in the error.
 inline Result<std::vector<int>> ParsePositiveInts(const std::string& text, const std::string& flag) {
