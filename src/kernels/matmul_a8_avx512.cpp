@@ -69,10 +69,10 @@ namespace {
 // 4 x 2). Decode (MR = 1) streams up to 8 panels at once: 8 independent weight streams keep
 // enough cache misses in flight to run at DRAM speed.
 constexpr int kMrMax = 4, kNvMax = 2, kNvDecode = 8;
-constexpr int64_t kDecodePrefetchBytes = 1024;
+constexpr int kDecodePrefetchBytes = 1024;
 // Plus PREFETCHT1 2 KiB ahead (L2 keeps more misses in flight than L1's fill buffers): W4A8
 // 4096x14336 1.76 -> 1.68 ms, W8A8 3.32 -> 3.13 ms, W4A8 g32 2.25 -> 2.15 ms (3072: 1.70 ms).
-constexpr int64_t kDecodePrefetchL2Bytes = 2048;
+constexpr int kDecodePrefetchL2Bytes = 2048;
 
 RTNQ_TARGET_AVX512 inline __m512i BroadcastDword(const int8_t* p) {
   int32_t v;
@@ -97,11 +97,8 @@ RTNQ_TARGET_VNNI void TileA8(const TileArgs& a) {
   const int64_t G = a.group;
   const int64_t chunks = kInt4 ? (G + 7) / 8 : (G + 3) / 4;
   const __m512i nibble = _mm512_set1_epi8(0x0f);
-  const int64_t pf = g_matmul_overrides.prefetch_bytes >= 0 ? g_matmul_overrides.prefetch_bytes
-                                                            : kDecodePrefetchBytes;
-  const int64_t pf2 = g_matmul_overrides.prefetch_l2_bytes >= 0
-                          ? g_matmul_overrides.prefetch_l2_bytes
-                          : kDecodePrefetchL2Bytes;
+  const int pf = OverrideOr(g_matmul_overrides.prefetch_bytes, kDecodePrefetchBytes);
+  const int pf2 = OverrideOr(g_matmul_overrides.prefetch_l2_bytes, kDecodePrefetchL2Bytes);
   for (int64_t g = a.k0 / G; g < a.k1 / G; ++g) {
     const uint8_t *codes[NV], *scales[NV];
     for (int v = 0; v < NV; ++v) {

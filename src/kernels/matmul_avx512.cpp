@@ -26,17 +26,13 @@ constexpr int kMrMax = 8, kNvMax = 2, kNvDecode = 8, kNvDecodeRtn = 4;
 
 // Software prefetch distance per weight stream at M = 1 and in the expansion pass.
 constexpr int kPrefetchBytes = 512;
-inline int PrefetchBytes() {
-  const int o = g_matmul_overrides.prefetch_bytes;
-  return o >= 0 ? o : kPrefetchBytes;
-}
+inline int PrefetchBytes() { return OverrideOr(g_matmul_overrides.prefetch_bytes, kPrefetchBytes); }
 // A second, farther prefetch into L2 (PREFETCHT1) where the first one (into L1) is issued: L2
 // tracks more outstanding misses than L1's fill buffers. 4096x14336 at M=1, 1 thread: W8A16
 // 3.21 -> 3.00 ms at 2048 bytes; BF16 6.34 ms without, 6.37 at 1024, 6.65 at 2048 (so: none).
 constexpr int kPrefetchL2BytesDense = 0, kPrefetchL2BytesRtn = 2048;
 inline int PrefetchL2Bytes(int kernel_default) {
-  const int o = g_matmul_overrides.prefetch_l2_bytes;
-  return o >= 0 ? o : kernel_default;
+  return OverrideOr(g_matmul_overrides.prefetch_l2_bytes, kernel_default);
 }
 // Prefetches p + pf into L1 and p + pf2 into L2 (pf == 0: neither).
 RTNQ_TARGET_AVX512 __attribute__((always_inline)) inline void PrefetchStream(const void* p, int pf,

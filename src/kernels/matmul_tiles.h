@@ -39,6 +39,11 @@ struct MatmulOverrides {
 };
 extern MatmulOverrides g_matmul_overrides;
 
+// An override field of g_matmul_overrides if set (>= 0), else the kernel's default.
+inline int OverrideOr(int override_value, int kernel_default) {
+  return override_value >= 0 ? override_value : kernel_default;
+}
+
 // The ISA-specific quantizers behind QuantizeActivationsA8 (bitwise equal to the scalar one).
 void QuantizeActivationsA8Avx512(const float* x, int64_t k, int64_t group, int64_t group_stride,
                                  bool permute8, A8Row out);
