@@ -68,6 +68,15 @@ const MatmulKernel* FindMatmulKernel(WeightType weight, ActType act, Isa isa);
 const MatmulKernel* FindMatmulKernel(DType weight, ActType act, Isa isa);
 std::vector<const MatmulKernel*> AllMatmulKernels();
 
+// RTN panel addressing (PackedWeight::group_bytes): blocks of 1 << shift groups, each block a
+// 64-byte scale header (32 bytes per group when two share it) then the groups' codes.
+inline int64_t RtnGroupScaleOffset(int64_t g, int shift, int64_t block_bytes) {
+  return (g >> shift) * block_bytes + (g & ((1 << shift) - 1)) * 32;
+}
+inline int64_t RtnGroupCodeOffset(int64_t g, int shift, int64_t block_bytes, int64_t code_bytes) {
+  return (g >> shift) * block_bytes + 64 + (g & ((1 << shift) - 1)) * code_bytes;
+}
+
 class PackedWeight {
  public:
   PackedWeight() = default;
@@ -117,11 +126,9 @@ class PackedWeight {
   int64_t group_code_bytes() const { return group_code_bytes_; }
   DType panel_scale_dtype() const { return panel_scale_dtype_; }  // kF32, kBF16 or kF16
   // Offsets within a panel of group g's 16 scales and of its codes.
-  int64_t GroupScaleOffset(int64_t g) const {
-    return (g >> group_shift_) * group_bytes_ + (g & ((1 << group_shift_) - 1)) * 32;
-  }
+  int64_t GroupScaleOffset(int64_t g) const { return RtnGroupScaleOffset(g, group_shift_, group_bytes_); }
   int64_t GroupCodeOffset(int64_t g) const {
-    return (g >> group_shift_) * group_bytes_ + 64 + (g & ((1 << group_shift_) - 1)) * group_code_bytes_;
+    return RtnGroupCodeOffset(g, group_shift_, group_bytes_, group_code_bytes_);
   }
   const MatmulKernel* kernel() const { return kernel_; }
   int64_t panels() const { return (n_ + kPanelRows - 1) / kPanelRows; }
@@ -224,11 +231,10 @@ struct TileArgs {
 
 // Group g's 16 scales and codes in the panel at `panel` (see PackedWeight::GroupScaleOffset).
 inline const uint8_t* TileGroupScales(const TileArgs& a, const uint8_t* panel, int64_t g) {
-  return panel + (g >> a.group_shift) * a.group_bytes + (g & ((1 << a.group_shift) - 1)) * 32;
+  return panel + RtnGroupScaleOffset(g, a.group_shift, a.group_bytes);
 }
 inline const uint8_t* TileGroupCodes(const TileArgs& a, const uint8_t* panel, int64_t g) {
-  return panel + (g >> a.group_shift) * a.group_bytes + 64 +
-         (g & ((1 << a.group_shift) - 1)) * a.group_code_bytes;
+  return panel + RtnGroupCodeOffset(g, a.group_shift, a.group_bytes, a.group_code_bytes);
 }
 
 }  // namespace rtnq
