@@ -41,13 +41,12 @@ ThreadPool::~ThreadPool() {
 }
 
 template <class Pred>
-bool ThreadPool::SpinUntil(Pred ready) const {
-  if (spin_.count() == 0) return ready();
+void ThreadPool::SpinUntil(Pred ready) const {
+  if (spin_.count() == 0) return;
   const auto start = std::chrono::steady_clock::now();
-  for (unsigned i = 1;; ++i) {
-    if (ready()) return true;
+  for (unsigned i = 1; !ready(); ++i) {
     RTNQ_CPU_PAUSE();
-    if (i % 64 == 0 && std::chrono::steady_clock::now() - start > spin_) return ready();
+    if (i % 64 == 0 && std::chrono::steady_clock::now() - start > spin_) return;
   }
 }
 

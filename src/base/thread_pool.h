@@ -36,9 +36,9 @@ class ThreadPool {
 
  private:
   void WorkerLoop(int index);
-  // Polls `ready` for up to spin_ (with a CPU pause between polls); returns its last value.
+  // Polls `ready` until it holds or spin_ has passed (with a CPU pause between polls).
   template <class Pred>
-  bool SpinUntil(Pred ready) const;
+  void SpinUntil(Pred ready) const;
 
   int num_threads_;
   std::vector<std::thread> workers_;
