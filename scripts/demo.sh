@@ -12,7 +12,10 @@ model="out/synth-${shape}"
 if [ ! -f "$model/config.json" ]; then
   "$rtnq" synth --shape "$shape" --seed 0 --dtype bf16 -o "$model"
 fi
-"$rtnq" inspect "$model" | head -n 6
+# The summary only; not `inspect | head`: head exits early, inspect may then die of SIGPIPE and
+# pipefail would end the demo here.
+summary=$("$rtnq" inspect "$model")
+sed -n 1,6p <<< "$summary"
 "$rtnq" generate "$model" -p "The quick brown fox" -n 16 --seed 1
 echo
 echo "== 16-bit vs RTN-8 vs RTN-4 (quantized while loading; speeds measured on this machine) =="
