@@ -2,10 +2,35 @@
 
 #include <cstdlib>
 
+#if defined(__x86_64__)
+#include <cpuid.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
+
 namespace rtnq {
 
+namespace {
+
+bool RequestAmxTileState() {
+#if defined(__x86_64__) && defined(SYS_arch_prctl)
+  unsigned a, b, c, d;
+  if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return false;
+  const bool tile = (d >> 24) & 1u, bf16 = (d >> 22) & 1u, int8 = (d >> 25) & 1u;
+  if (!tile || !bf16 || !int8) return false;
+  constexpr long kArchReqXcompPerm = 0x1023, kXfeatureXtiledata = 18;
+  return syscall(SYS_arch_prctl, kArchReqXcompPerm, kXfeatureXtiledata) == 0;
+#else
+  return false;
+#endif
+}
+
+}  // namespace
+
 Isa CpuFeatures::BestIsa() const {
-  if (avx512f && avx512bw && avx512vl && fma && f16c) return Isa::kAvx512;
+  const bool avx512 = avx512f && avx512bw && avx512vl && fma && f16c;
+  if (avx512 && avx512bf16 && avx512vnni && avx512vbmi && amx) return Isa::kAmx;
+  if (avx512 && avx512bw && avx512vl && fma && f16c) return Isa::kAvx512;
   if (avx2 && fma && f16c) return Isa::kAvx2;
   return Isa::kScalar;
 }
@@ -26,6 +51,7 @@ std::string CpuFeatures::ToString() const {
   add(avx512vnni, "avx512vnni");
   add(avx512bf16, "avx512bf16");
   add(avx512vbmi, "avx512vbmi");
+  add(amx, "amx");
   return s.empty() ? "none" : s;
 }
 
@@ -46,6 +72,7 @@ const CpuFeatures& HostCpu() {
     unsigned eax, ebx, ecx, edx;
     __asm__("cpuid" : "=a"(eax), "=b"(ebx), "=c"(ecx), "=d"(edx) : "a"(1), "c"(0));
     f.f16c = (ecx >> 29) & 1u;
+    f.amx = RequestAmxTileState();
 #endif
     return f;
   }();
@@ -57,6 +84,7 @@ const char* IsaName(Isa isa) {
     case Isa::kScalar: return "scalar";
     case Isa::kAvx2: return "avx2";
     case Isa::kAvx512: return "avx512";
+    case Isa::kAmx: return "amx";
   }
   return "?";
 }
@@ -65,6 +93,7 @@ bool ParseIsa(const std::string& name, Isa* out) {
   if (name == "scalar") *out = Isa::kScalar;
   else if (name == "avx2") *out = Isa::kAvx2;
   else if (name == "avx512") *out = Isa::kAvx512;
+  else if (name == "amx") *out = Isa::kAmx;
   else return false;
   return true;
 }

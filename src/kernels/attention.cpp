@@ -113,7 +113,7 @@ const AttentionKernel kAvx512{RowAvx512, Isa::kAvx512};
 const AttentionKernel& GetAttentionKernel(Isa isa) {
   const Isa best = HostCpu().BestIsa();
   if (static_cast<int>(isa) > static_cast<int>(best)) isa = best;
-  return isa == Isa::kAvx512 ? kAvx512 : kScalar;
+  return IsaAtLeast(isa, Isa::kAvx512) ? kAvx512 : kScalar;
 }
 
 }  // namespace rtnq

@@ -72,6 +72,8 @@ std::vector<const MatmulKernel*> AllMatmulKernels() {
   for (const auto& k : kScalarA8Kernels) all.push_back(&k);
   for (const auto& k : kAvx2A8Kernels) all.push_back(&k);
   for (const auto& k : kAvx512A8Kernels) all.push_back(&k);
+  for (const auto& k : kScalarBf16ActKernels) all.push_back(&k);
+  for (const auto& k : kAmxKernels) all.push_back(&k);
   return all;
 }
 
@@ -82,13 +84,30 @@ const MatmulKernel* FindMatmulKernel(DType weight, ActType act, Isa isa) {
 }
 
 const MatmulKernel* FindMatmulKernel(WeightType weight, ActType act, Isa isa) {
+  return FindMatmulKernel(weight, act, isa, 0);
+}
+
+const MatmulKernel* FindMatmulKernel(WeightType weight, ActType act, Isa isa, int64_t k_len) {
   const MatmulKernel* best = nullptr;
   for (const MatmulKernel* k : AllMatmulKernels()) {
     if (k->weight != weight || k->act != act || !HostRuns(*k)) continue;
+    if (k->k_unit > 0 && k_len > 0 && k_len % k->k_unit != 0) continue;
     if (static_cast<int>(k->isa) > static_cast<int>(isa)) continue;
     if (best == nullptr || static_cast<int>(k->isa) > static_cast<int>(best->isa)) best = k;
   }
   return best;
+}
+
+bool PackedWeight::ResolveKernels(Isa isa, int64_t k_len) {
+  kernel_ = FindMatmulKernel(weight_type_, act_, isa, k_len);
+  if (kernel_ == nullptr) return false;
+  small_m_kernel_ = kernel_;
+  if (kernel_->min_m > 0) {
+    const Isa below = static_cast<Isa>(static_cast<int>(kernel_->isa) - 1);
+    const MatmulKernel* small = FindMatmulKernel(weight_type_, act_, below, k_len);
+    if (small != nullptr) small_m_kernel_ = small;
+  }
+  return true;
 }
 
 Result<PackedWeight> PackedWeight::Pack(DType dtype, const void* rows, int64_t n, int64_t k,
@@ -98,15 +117,15 @@ Result<PackedWeight> PackedWeight::Pack(DType dtype, const void* rows, int64_t n
   }
   if (n <= 0 || k <= 0) return Err("matmul weight shape [{}, {}] is empty", n, k);
   PackedWeight w;
-  w.kernel_ = FindMatmulKernel(dtype, act, isa);
-  if (w.kernel_ == nullptr) {
+  w.weight_type_ = dtype == DType::kF32 ? WeightType::kF32 : WeightType::kBF16;
+  w.act_ = act;
+  if (!w.ResolveKernels(isa, k)) {
     return Err("no matmul kernel for {} weights x {} activations at ISA {} on this CPU",
                DTypeName(dtype), ActTypeName(act), IsaName(isa));
   }
   w.n_ = n;
   w.k_ = k;
   w.dtype_ = dtype;
-  w.weight_type_ = dtype == DType::kF32 ? WeightType::kF32 : WeightType::kBF16;
   const int64_t panels = w.panels();
   if (dtype == DType::kF32) {
     w.k_padded_ = k;
@@ -156,15 +175,17 @@ void PackedWeight::ExtractRow(int64_t r, float* out) const {
 void Matmul(const PackedWeight& w, const float* x, int64_t m, int64_t ldx, float* y, int64_t ldy,
             const float* bias, ThreadPool* pool) {
   if (m <= 0) return;
-  const MatmulKernel& kern = *w.kernel();
+  const MatmulKernel& kern = *w.KernelFor(m);
   const int64_t n = w.n(), k = w.k();
   const int mr = kern.mr_max;
   const MatmulOverrides& ov = g_matmul_overrides;
   const int nv = m > 1 ? kern.nv_max : ov.nv_decode > 0 ? std::min(ov.nv_decode, kern.nv_decode) : kern.nv_decode;
   const bool a8 = kern.act == ActType::kInt8;
-  // Blocking over k only pays when several m-tiles reuse the weight block.
-  const int64_t kc = m <= mr ? k : a8 ? A8KBlock(w.group(), k) : ov.k_block > 0 ? ov.k_block : kKBlock;  // f32: a multiple of
-                                                                          // 8 and of every RTN group but "row"
+  // Tiles that finish each RTN group with its scale (int8 or bf16 activations) take whole groups.
+  const bool whole_groups = w.is_rtn() && kern.act != ActType::kF32;
+  // Blocking over k only pays when several m-tiles reuse the weight block. The f32 block is a
+  // multiple of 8 and of every RTN group but "row".
+  const int64_t kc = m <= mr ? k : whole_groups ? A8KBlock(w.group(), k) : ov.k_block > 0 ? ov.k_block : kKBlock;
   // A8: activations quantized once per matmul on this thread (row- and group-local, so the
   // result does not depend on how the work is split), shared read-only by the workers.
   thread_local std::vector<int8_t> xq;
@@ -247,6 +268,7 @@ void Matmul(const PackedWeight& w, const float* x, int64_t m, int64_t ldx, float
           t.load_acc = k0 > 0;
           t.wexp = expand ? reinterpret_cast<float*>(wexp.data()) : nullptr;
           t.first_m_tile = m0 == 0;
+          t.more_m_tiles = m > mr;
           kern.tile(t);
         }
       }

@@ -14,6 +14,12 @@
 // and int8 activations is an exact integer, and each output is one fp32 chain over the groups in
 // ascending order from +0: acc = fma(float(dot), s_w * s_x, acc), then `+ bias[n]`. So every ISA
 // is bitwise equal to MatmulReferenceRtn(..., ActType::kInt8) for any thread count or batch.
+//
+// Bf16-activation (A16) contract: activations rounded to bf16 once per matmul. Dense BF16: fp32
+// accumulation of bf16 products (VDPBF16PS / TDPBF16PS pair sums). RTN: per (output, group) the
+// fp32 sum of level * x (each product exact in fp32; int levels are exact in bf16), then acc =
+// fma(sum, s_w, acc) over ascending groups. Equal to the oracles up to fp32 summation order, and
+// for a given weight the same kernel runs at every M, so a row alone equals the row in a batch.
 #pragma once
 
 #include <cstdint>
@@ -30,7 +36,7 @@
 namespace rtnq {
 
 // What the kernel multiplies the weights with. kF32: the f32 activations as they are. kBF16: the
-// activations rounded to bf16 once per matmul (VDPBF16PS; faster prefill, not exact). kInt8
+// activations rounded to bf16 once per matmul (VDPBF16PS / AMX TDPBF16PS; dense or RTN). kInt8
 // (RTN weights only): activations quantized per token and K-group to int8, integer dot products
 // (VPDPBUSD); see the A8 contract above.
 enum class ActType : uint8_t { kF32, kBF16, kInt8 };
@@ -59,7 +65,17 @@ struct MatmulKernel {
   int nv_max;     // panels per register tile (M > 1)
   int nv_decode;  // panels per register tile at M = 1
   TileFn tile;
+  // M below which the driver runs the weight's best kernel of a lower ISA instead (same panel
+  // layout, bitwise the same results): AMX A8 tiles lose to VNNI on a few rows. 0: every M.
+  int min_m = 0;
+  // The kernel runs only when the K-group (RTN) or K (dense) is a multiple of this (AMX tiles
+  // take 32 or 64 k per step); otherwise a lower ISA's kernel serves the weight. 0: any.
+  int k_unit = 0;
 };
+
+// FindMatmulKernel, but skipping kernels whose k_unit does not divide `k_len` (the RTN group
+// length, or K for dense weights).
+const MatmulKernel* FindMatmulKernel(WeightType weight, ActType act, Isa isa, int64_t k_len);
 
 // Best registered kernel for (weight, act) whose ISA is at most `isa` and that the host can run;
 // nullptr if none (e.g. kBF16 activations without AVX512-BF16).
@@ -131,6 +147,8 @@ class PackedWeight {
     return RtnGroupCodeOffset(g, group_shift_, group_bytes_, group_code_bytes_);
   }
   const MatmulKernel* kernel() const { return kernel_; }
+  // The kernel Matmul runs for `m` rows: kernel(), or below its min_m the lower-ISA kernel.
+  const MatmulKernel* KernelFor(int64_t m) const { return m < kernel_->min_m ? small_m_kernel_ : kernel_; }
   int64_t panels() const { return (n_ + kPanelRows - 1) / kPanelRows; }
   // K padded to the packing unit (2 for bf16 k-pairs).
   int64_t k_padded() const { return k_padded_; }
@@ -153,7 +171,10 @@ class PackedWeight {
   int64_t group_ = 0, group_bytes_ = 0, group_code_bytes_ = 0;
   int group_shift_ = 0;
   DType panel_scale_dtype_ = DType::kF32;
+  // Resolves kernel_ and small_m_kernel_ for (weight_type_, act_) at `isa`; false if none.
+  bool ResolveKernels(Isa isa, int64_t k_len);
   const MatmulKernel* kernel_ = nullptr;
+  const MatmulKernel* small_m_kernel_ = nullptr;
   AlignedBuffer data_;
 };
 
@@ -222,6 +243,9 @@ struct TileArgs {
   // M > mr_max: true for the first m-tile of an (n-block, k-block), the one that brings the
   // weight block in from memory (AVX-512 tiles then prefetch the weight streams ahead).
   bool first_m_tile = true;
+  // More m-tiles follow over the same (n-block, k-block): tiles that unpack weights into scratch
+  // (AMX) keep the whole block there for them instead of one tile at a time.
+  bool more_m_tiles = false;
   // M > mr_max with f32 activations and RTN weights: a per-thread f32 scratch of nv panels x
   // (k1 - k0) k (panel v at wexp + v * (k1 - k0) * 16, 64-byte aligned), or null. The first
   // m-tile dequantizes the block into it, the later ones reuse it: the dequantization then costs

@@ -92,7 +92,7 @@ void TileA8Scalar(const TileArgs& a) {
 
 void QuantizeActivationsA8(const float* x, int64_t k, int64_t group, int64_t group_stride,
                            bool permute8, A8Row out, Isa isa) {
-  if (isa == Isa::kAvx512 && HostCpu().BestIsa() == Isa::kAvx512) {
+  if (IsaAtLeast(isa, Isa::kAvx512) && IsaAtLeast(HostCpu().BestIsa(), Isa::kAvx512)) {
     QuantizeActivationsA8Avx512(x, k, group, group_stride, permute8, out);
     return;
   }

@@ -63,7 +63,7 @@ bool BitEqual(const std::vector<float>& a, const std::vector<float>& b) {
 // The registered A8 kernel of each ISA this host runs.
 std::vector<const MatmulKernel*> A8Kernels(WeightType w) {
   std::vector<const MatmulKernel*> out;
-  for (Isa isa : {Isa::kScalar, Isa::kAvx2, Isa::kAvx512}) {
+  for (Isa isa : {Isa::kScalar, Isa::kAvx2, Isa::kAvx512, Isa::kAmx}) {
     if (static_cast<int>(isa) > static_cast<int>(HostCpu().BestIsa())) continue;
     const MatmulKernel* k = FindMatmulKernel(w, ActType::kInt8, isa);
     if (k != nullptr && k->isa == isa) out.push_back(k);
@@ -125,7 +125,7 @@ TEST(A8Matmul, QuantizerSemanticsAndEveryIsaBitwise) {
         EXPECT_EQ(total, sum[g]);
       }
       EXPECT_EQ(q[2 * stride], -127);  // the outlier is k = 0 of its group: position 0 either way
-      if (HostCpu().BestIsa() == Isa::kAvx512) {
+      if (IsaAtLeast(HostCpu().BestIsa(), Isa::kAvx512)) {
         QuantizeActivationsA8(x.data(), k, group, stride, permute8,
                               {q512.data(), s512.data(), sum512.data()}, Isa::kAvx512);
         EXPECT_EQ(q, q512) << group << " " << permute8;
@@ -174,8 +174,8 @@ TEST(A8Matmul, EveryKernelMatchesOracleBitwise) {
         // (int4: partial 8-k chunk) and odd K (int8: partial k-quad).
         std::vector<int64_t> ks;
         if (group == 0) {
-          ks = scheme == RtnScheme::kInt8 ? std::vector<int64_t>{1, 7, 30, 130, 523}
-                                          : std::vector<int64_t>{2, 6, 30, 130, 522};
+          ks = scheme == RtnScheme::kInt8 ? std::vector<int64_t>{1, 7, 30, 130, 523, 96, 544}
+                                          : std::vector<int64_t>{2, 6, 30, 130, 522, 96, 544};
         } else {
           ks = {group, 3 * group, 1024 / group * group + group};
         }
@@ -185,6 +185,7 @@ TEST(A8Matmul, EveryKernelMatchesOracleBitwise) {
             for (int64_t m : ms) {
               if (kern->isa == Isa::kScalar && n * k * m > 200000) continue;
               if (n * k * m > 2000000) continue;
+              if (kern->k_unit > 0 && f.GroupLength(k) % kern->k_unit != 0) continue;
               A8Problem p = MakeA8Problem(f, n, k, m, seed++);
               auto packed = PackedWeight::Pack(f, p.codes.data(), p.scales.data(), n, k,
                                                ActType::kInt8, kern->isa);
@@ -249,7 +250,7 @@ TEST(A8Matmul, ThreadCountAndBatchInvariance) {
     for (const MatmulKernel* kern : A8Kernels(wt)) {
       if (kern->isa == Isa::kScalar) continue;
       for (int32_t group : {32, 128, 0}) {
-        const int64_t k = group == 0 ? 1042 : 1152;  // more than one k block
+        const int64_t k = group == 0 ? 1056 : 1152;  // more than one k block
         const RtnFormat f{scheme, group, DType::kBF16};
         SCOPED_TRACE(::testing::Message() << kern->name << " " << f.Name());
         A8Problem p = MakeA8Problem(f, n, k, m, 42);

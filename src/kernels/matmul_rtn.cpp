@@ -37,8 +37,7 @@ Result<PackedWeight> PackedWeight::AllocateRtn(const RtnFormat& format, int64_t 
   PackedWeight w;
   w.weight_type_ = RtnWeightType(format.scheme);
   w.act_ = act;
-  w.kernel_ = FindMatmulKernel(w.weight_type_, act, isa);
-  if (w.kernel_ == nullptr) {
+  if (!w.ResolveKernels(isa, format.GroupLength(k))) {
     return Err("no matmul kernel for {} weights x {} activations at ISA {} on this CPU",
                WeightTypeName(w.weight_type_), ActTypeName(act), IsaName(isa));
   }
@@ -48,16 +47,18 @@ Result<PackedWeight> PackedWeight::AllocateRtn(const RtnFormat& format, int64_t 
   w.dtype_ = DType::kF32;  // what ExtractRow produces
   w.rtn_ = format;
   w.group_ = format.GroupLength(k);
-  const bool quads = format.scheme == RtnScheme::kInt8 && act == ActType::kInt8;
+  // Int8 activations and bf16 activations (the AMX tiles) share one layout: int8 codes as k-quads,
+  // 16-bit scale headers shared by two groups.
+  const bool quads = format.scheme == RtnScheme::kInt8 && act != ActType::kF32;
   const int64_t code_bytes = quads ? (w.group_ + 3) / 4 * 64
                              : format.scheme == RtnScheme::kInt8 ? w.group_ * kPanelRows
                                                                  : (w.group_ + 7) / 8 * 64;
   // 16-bit scales as given (exact) let two groups share a header: 4.125 instead of 4.25 bits
-  // per int4 weight at g128, which decode reads at the bandwidth limit. Only the A8 kernels read
-  // this layout; the f32-activation kernels keep one f32 header per group.
+  // per int4 weight at g128, which decode reads at the bandwidth limit. Only the A8 and bf16-act
+  // kernels read this layout; the f32-activation kernels keep one f32 header per group.
   const int64_t groups = k / w.group_;
   w.group_code_bytes_ = (code_bytes + 63) / 64 * 64;
-  if (act == ActType::kInt8 && format.scale_dtype != DType::kF32) {
+  if (act != ActType::kF32 && format.scale_dtype != DType::kF32) {
     w.group_shift_ = 1;
     w.panel_scale_dtype_ = format.scale_dtype;
   }
@@ -189,7 +190,7 @@ void PackedWeight::SetRtnRows(int64_t r0, int64_t rows, const uint8_t* codes, co
     }
   }
   if (rtn_.scheme != RtnScheme::kInt8) return;
-  if (act_ == ActType::kInt8) {
+  if (act_ != ActType::kF32) {
     SetRtnRowsInt8Quads(r0, rows, codes);
     return;
   }
@@ -243,7 +244,7 @@ void PackedWeight::ExtractRtnRow(int64_t r, float* out) const {
     const uint8_t* cb = panel + GroupCodeOffset(g);
     for (int64_t kk = 0; kk < group_; ++kk) {
       int level;
-      if (rtn_.scheme == RtnScheme::kInt8 && act_ == ActType::kInt8) {
+      if (rtn_.scheme == RtnScheme::kInt8 && act_ != ActType::kF32) {
         level = cb[(kk / 4) * 64 + rr * 4 + kk % 4] - 128;
       } else if (rtn_.scheme == RtnScheme::kInt8) {
         level = static_cast<int8_t>(cb[kk * kPanelRows + rr]);
@@ -282,6 +283,25 @@ void MatmulReferenceRtn(const RtnFormat& format, const uint8_t* codes, const uin
           dot -= bias_code * static_cast<uint32_t>(sum[g]);
           const float sw = RtnScale(format, scales + j * scale_row, g);
           acc = std::fma(static_cast<float>(static_cast<int32_t>(dot)), sw * xs[g], acc);
+        }
+        y[i * ldy + j] = bias ? acc + bias[j] : acc;
+      }
+    }
+    return;
+  }
+  if (act == ActType::kBF16) {
+    const int64_t group = format.GroupLength(k), groups = k / group;
+    std::vector<float> xr(static_cast<size_t>(k));
+    for (int64_t i = 0; i < m; ++i) {
+      for (int64_t c = 0; c < k; ++c) xr[c] = Bf16ToF32(F32ToBf16(x[i * ldx + c]));
+      for (int64_t j = 0; j < n; ++j) {
+        const uint8_t* code = codes + j * code_row;
+        float acc = 0.0f;
+        for (int64_t g = 0; g < groups; ++g) {
+          float dot = 0.0f;  // level x bf16 products are exact in f32
+          for (int64_t c = g * group; c < (g + 1) * group; ++c)
+            dot = std::fma(static_cast<float>(RtnLevel(format, code, c)), xr[c], dot);
+          acc = std::fma(dot, RtnScale(format, scales + j * scale_row, g), acc);
         }
         y[i * ldy + j] = bias ? acc + bias[j] : acc;
       }

@@ -2,6 +2,8 @@
 // MatmulReferenceRtn, which dequantizes with RtnDequantizeRow and runs one FMA chain per output.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <random>
 
@@ -63,7 +65,7 @@ RtnScheme SchemeOf(const MatmulKernel* k) {
 }
 
 TEST(RtnMatmul, RegistryHasEveryIsaForBothSchemes) {
-  const int expected = 1 + static_cast<int>(HostCpu().BestIsa());
+  const int expected = 1 + std::min(static_cast<int>(HostCpu().BestIsa()), static_cast<int>(Isa::kAvx512));
   int int8 = 0, int4 = 0;
   for (const MatmulKernel* k : RtnKernels()) (SchemeOf(k) == RtnScheme::kInt8 ? int8 : int4)++;
   EXPECT_EQ(int8, expected);
@@ -121,6 +123,113 @@ TEST(RtnMatmul, ThreadCountAndBatchInvariance) {
       RtnProblem p = MakeRtnProblem(f, n, k, m, 42);
       auto packed = PackedWeight::Pack(f, p.codes.data(), p.scales.data(), n, k, kern->isa);
       ASSERT_TRUE(packed.ok());
+      std::vector<float> y1(m * n), y2(m * n), y3(m * n), alone(m * n);
+      Matmul(*packed, p.x.data(), m, k, y1.data(), n, p.bias.data(), &pool1);
+      Matmul(*packed, p.x.data(), m, k, y2.data(), n, p.bias.data(), &pool2);
+      Matmul(*packed, p.x.data(), m, k, y3.data(), n, p.bias.data(), &pool3);
+      EXPECT_TRUE(BitEqual(y1, y2));
+      EXPECT_TRUE(BitEqual(y1, y3));
+      for (int64_t i = 0; i < m; ++i)
+        Matmul(*packed, p.x.data() + i * k, 1, k, alone.data() + i * n, n, p.bias.data(), &pool2);
+      EXPECT_TRUE(BitEqual(y1, alone));
+      std::vector<float> sub(5 * n);
+      Matmul(*packed, p.x.data() + 11 * k, 5, k, sub.data(), n, p.bias.data(), &pool3);
+      EXPECT_EQ(std::memcmp(sub.data(), y1.data() + 11 * n, sub.size() * 4), 0);
+    }
+  }
+}
+
+// --- bf16 activations (W8A16 / W4A16 with 16-bit activations; the AMX tiles) ------------------
+
+std::vector<const MatmulKernel*> RtnBf16ActKernels() {
+  std::vector<const MatmulKernel*> out;
+  for (const MatmulKernel* k : AllMatmulKernels()) {
+    if (k->weight != WeightType::kRtnInt8 && k->weight != WeightType::kRtnInt4) continue;
+    if (k->act != ActType::kBF16) continue;
+    if (FindMatmulKernel(k->weight, k->act, k->isa) == k) out.push_back(k);
+  }
+  return out;
+}
+
+// Bound for "equal up to fp32 summation order": 1e-6 of sum |level * x_bf16 * s| per output.
+float Bf16ActTolerance(const RtnProblem& p, int64_t i, int64_t j) {
+  const RtnFormat& f = p.format;
+  std::vector<float> w(p.k);
+  RtnDequantizeRow(f, p.codes.data() + j * f.CodeBytes(1, p.k), p.scales.data() + j * f.ScaleBytes(1, p.k),
+                   p.k, w.data());
+  double mag = 0;
+  for (int64_t c = 0; c < p.k; ++c) mag += std::fabs(w[c] * Bf16ToF32(F32ToBf16(p.x[i * p.k + c])));
+  return static_cast<float>(1e-6 * mag) + 1e-30f;
+}
+
+TEST(RtnMatmul, Bf16ActivationKernelsMatchOracle) {
+  const DType scale_types[] = {DType::kBF16, DType::kF16, DType::kF32};
+  const int64_t ns[] = {1, 15, 17, 40};
+  const int64_t ms[] = {1, 2, 5, 16, 17, 20, 33, 37, 64};
+  auto kernels = RtnBf16ActKernels();
+  EXPECT_EQ(kernels.size(), IsaAtLeast(HostCpu().BestIsa(), Isa::kAmx) ? 4u : 2u);  // int8, int4
+  int64_t checked = 0;
+  for (const MatmulKernel* kern : kernels) {
+    uint64_t seed = 500;
+    int variant = 0;
+    for (int32_t group : {32, 64, 128, 0}) {
+      // Row groups: K % 32 == 0 (AMX) and not (the twin), K past the 512-k block for M > 32.
+      const std::vector<int64_t> ks = group == 0 ? std::vector<int64_t>{64, 544, 30}
+                                                 : std::vector<int64_t>{group, 3 * group, 640 / group * group + group};
+      for (int64_t k : ks) {
+        const RtnFormat f{SchemeOf(kern), group, scale_types[variant++ % 3]};
+        for (int64_t n : ns)
+          for (int64_t m : ms) {
+            if (kern->isa == Isa::kScalar && n * k * m > 100000) continue;
+            RtnProblem p = MakeRtnProblem(f, n, k, m, seed++);
+            auto packed = PackedWeight::Pack(f, p.codes.data(), p.scales.data(), n, k, ActType::kBF16, kern->isa);
+            ASSERT_TRUE(packed.ok()) << packed.status().message();
+            if (kern->k_unit > 0 && f.GroupLength(k) % kern->k_unit != 0) {
+              EXPECT_EQ(packed->kernel()->isa, Isa::kScalar) << "the twin serves groups AMX cannot";
+              continue;
+            }
+            ASSERT_EQ(packed->kernel(), kern);
+            const float* bias = (n + m) % 2 ? p.bias.data() : nullptr;
+            const int64_t ldy = n + 3;
+            std::vector<float> got(m * ldy, -7.0f), want(m * ldy, -7.0f);
+            Matmul(*packed, p.x.data(), m, k, got.data(), ldy, bias, nullptr);
+            MatmulReferenceRtn(f, p.codes.data(), p.scales.data(), n, k, p.x.data(), m, k, want.data(), ldy,
+                               bias, ActType::kBF16);
+            SCOPED_TRACE(::testing::Message() << kern->name << " " << f.Name() << " n=" << n << " k=" << k
+                                              << " m=" << m);
+            if (kern->isa == Isa::kScalar) {
+              ASSERT_TRUE(BitEqual(got, want));
+            } else {
+              for (int64_t i = 0; i < m; ++i)
+                for (int64_t j = 0; j < ldy; ++j) {
+                  if (j >= n) {
+                    ASSERT_EQ(got[i * ldy + j], -7.0f);
+                    continue;
+                  }
+                  ASSERT_NEAR(got[i * ldy + j], want[i * ldy + j], Bf16ActTolerance(p, i, j)) << i << "," << j;
+                }
+            }
+            ++checked;
+          }
+      }
+    }
+  }
+  EXPECT_GT(checked, 100);
+}
+
+TEST(RtnMatmul, Bf16ActivationThreadCountAndBatchInvariance) {
+  ThreadPool pool1(1), pool2(2), pool3(3);
+  const int64_t n = 300, m = 45;  // 19 panels; 32 + 13 rows
+  for (const MatmulKernel* kern : RtnBf16ActKernels()) {
+    if (kern->isa == Isa::kScalar) continue;
+    for (int32_t group : {32, 128, 0}) {
+      const int64_t k = group == 0 ? 544 : 1152;  // more than one k block
+      const RtnFormat f{SchemeOf(kern), group, DType::kBF16};
+      SCOPED_TRACE(::testing::Message() << kern->name << " " << f.Name());
+      RtnProblem p = MakeRtnProblem(f, n, k, m, 43);
+      auto packed = PackedWeight::Pack(f, p.codes.data(), p.scales.data(), n, k, ActType::kBF16, kern->isa);
+      ASSERT_TRUE(packed.ok());
+      ASSERT_EQ(packed->kernel(), kern);
       std::vector<float> y1(m * n), y2(m * n), y3(m * n), alone(m * n);
       Matmul(*packed, p.x.data(), m, k, y1.data(), n, p.bias.data(), &pool1);
       Matmul(*packed, p.x.data(), m, k, y2.data(), n, p.bias.data(), &pool2);

@@ -84,7 +84,52 @@ void TileRtnScalar(const TileArgs& a) {
   }
 }
 
+// RTN x bf16 activations (A8 panel layout: int8 codes as k-quads, scale headers as stored): per
+// group an FMA chain of level * bf16(x) from +0, then acc = fma(sum, s_w, acc). Bitwise equal to
+// MatmulReferenceRtn(..., ActType::kBF16); the twin of the AMX tiles.
+template <bool kInt4>
+void TileRtnBf16ActScalar(const TileArgs& a) {
+  const int64_t G = a.group;
+  for (int m = 0; m < a.mr; ++m) {
+    const uint16_t* x = a.xbf + m * a.ldxbf;
+    for (int v = 0; v < a.nv; ++v) {
+      const uint8_t* panel = a.w + v * a.panel_bytes;
+      for (int r = 0; r < kPanelRows; ++r) {
+        float* acc = a.acc + m * a.ldacc + v * kPanelRows + r;
+        float s = a.load_acc ? *acc : 0.0f;
+        for (int64_t g = a.k0 / G; g < a.k1 / G; ++g) {
+          const uint8_t* cb = TileGroupCodes(a, panel, g);
+          float dot = 0.0f;
+          for (int64_t kk = 0; kk < G; ++kk) {
+            int level;
+            if (kInt4) {
+              const uint8_t byte = cb[(kk / 8) * 64 + r * 4 + (kk % 8) / 2];
+              level = ((kk & 1) ? byte >> 4 : byte & 0x0f) - 8;
+            } else {
+              level = cb[(kk / 4) * 64 + r * 4 + kk % 4] - 128;
+            }
+            dot = std::fma(static_cast<float>(level), Bf16ToF32(x[g * G + kk]), dot);
+          }
+          const uint8_t* hdr = TileGroupScales(a, panel, g);
+          const float sw = a.scale_dtype == DType::kF32  ? LoadF32(hdr + r * 4)
+                           : a.scale_dtype == DType::kBF16 ? Bf16ToF32(LoadU16(hdr + r * 2))
+                                                           : F16ToF32(LoadU16(hdr + r * 2));
+          s = std::fma(dot, sw, s);
+        }
+        *acc = s;
+      }
+    }
+  }
+}
+
 }  // namespace
+
+const MatmulKernel kScalarBf16ActKernels[2] = {
+    {"rtn8_bf16act_scalar", WeightType::kRtnInt8, ActType::kBF16, Isa::kScalar, false, false, 1, 1,
+     1, TileRtnBf16ActScalar<false>},
+    {"rtn4_bf16act_scalar", WeightType::kRtnInt4, ActType::kBF16, Isa::kScalar, false, false, 1, 1,
+     1, TileRtnBf16ActScalar<true>},
+};
 
 const MatmulKernel kScalarKernels[4] = {
     {"f32_scalar", WeightType::kF32, ActType::kF32, Isa::kScalar, false, false, 1, 1, 1, TileF32Scalar},

@@ -1,5 +1,5 @@
 // Kernel tables defined by the per-ISA files (matmul_scalar.cpp, matmul_avx2.cpp,
-// matmul_avx512.cpp, and the int8-activation matmul_a8_*.cpp) and collected by the registry in
+// matmul_avx512.cpp, matmul_amx.cpp, and the int8-activation matmul_a8_*.cpp) and collected by the registry in
 // matmul.cpp; plus the A8 helpers the driver and the oracle share.
 #pragma once
 
@@ -13,6 +13,8 @@ extern const MatmulKernel kAvx512Kernels[5];
 extern const MatmulKernel kScalarA8Kernels[2];
 extern const MatmulKernel kAvx2A8Kernels[2];
 extern const MatmulKernel kAvx512A8Kernels[2];
+extern const MatmulKernel kScalarBf16ActKernels[2];  // RTN x bf16 activations
+extern const MatmulKernel kAmxKernels[5];
 
 // A8 layouts: per group, int4 panels hold ceil(G/8) chunks of 8 k and the activations are
 // permuted per 8 k to (0,2,4,6,1,3,5,7); int8 A8 panels hold ceil(G/4) k-quads, activations in

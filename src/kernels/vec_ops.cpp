@@ -80,6 +80,7 @@ const VecOps& GetVecOps(Isa isa) {
   const Isa best = HostCpu().BestIsa();
   if (static_cast<int>(isa) > static_cast<int>(best)) isa = best;
   switch (isa) {
+    case Isa::kAmx:
     case Isa::kAvx512: return kAvx512;
     case Isa::kAvx2: return kAvx2;
     case Isa::kScalar: break;

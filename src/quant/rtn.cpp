@@ -113,7 +113,7 @@ bool RtnQuantizeRow(const void* src, DType src_dtype, int64_t cols, const RtnFor
   const size_t elem_bytes = Info(src_dtype).block_bytes;
   // vLLM computes in the weight's dtype; F32 weights therefore see no intermediate rounding.
   const DType work = arithmetic == RtnArithmetic::kVllm ? src_dtype : DType::kF32;
-  const bool simd = g_len % 16 == 0 && SelectedIsa() == Isa::kAvx512;
+  const bool simd = g_len % 16 == 0 && IsaAtLeast(SelectedIsa(), Isa::kAvx512);
   const DType sdt = f.scale_dtype;
   const bool int4 = f.scheme == RtnScheme::kInt4;
   bool all_finite = true;

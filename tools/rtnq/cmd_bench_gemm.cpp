@@ -33,7 +33,7 @@ struct GemmFlags {
   std::string shapes = "4096x4096,4096x1024,4096x14336,14336x4096,4096x128256";
   std::string ms = "1,2,4,8,16,32,64,128";
   std::string types = "f32,bf16,w8g128,w4g128,w4g32";
-  std::string acts = "a16,a8";
+  std::string acts = "a16,bf16,a8";
   int threads = 1;
   int repeats = 5;
   double min_time = 0.05;
@@ -213,7 +213,7 @@ class VariantRunner {
       c.type = v.weights.name;
       c.act_name = v.act_name;
       c.act_type = ActTypeName(v.act);
-      c.kernel = copies[0].kernel()->name;
+      c.kernel = copies[0].KernelFor(m)->name;
       c.weight_bytes = bytes;
       c.copies = static_cast<int>(copies.size());
       c.calls = static_cast<int>(times.size());
@@ -316,8 +316,9 @@ void Run(const GemmFlags& flags) {
   std::vector<std::pair<std::string, ActType>> rtn_acts;
   for (const std::string& a : SplitCommaList(flags.acts)) {
     if (a == "a16") rtn_acts.emplace_back(a, ActType::kF32);
+    else if (a == "bf16") rtn_acts.emplace_back(a, ActType::kBF16);
     else if (a == "a8") rtn_acts.emplace_back(a, ActType::kInt8);
-    else return Fail(kCmd, Err("--act: unknown activation type '{}' (a16, a8)", a));
+    else return Fail(kCmd, Err("--act: unknown activation type '{}' (a16, bf16, a8)", a));
   }
   const Isa isa = SelectedIsa();
   // Every variant in table order: dense first, then RTN with f32 activations, then int8.
@@ -369,8 +370,14 @@ void Run(const GemmFlags& flags) {
     for (const Variant& v : variants) {
       const WeightType wt = v.weights.rtn ? RtnWeightType(v.weights.format.scheme)
                                           : (v.weights.dense == DType::kF32 ? WeightType::kF32 : WeightType::kBF16);
-      if (FindMatmulKernel(wt, v.act, isa) == nullptr) {
+      const MatmulKernel* kernel = FindMatmulKernel(wt, v.act, isa);
+      if (kernel == nullptr) {
         skipped.push_back(fmt::format("{} {}: no kernel on this CPU ({})", s.name, v.Label(), IsaName(isa)));
+        continue;
+      }
+      if (v.act == ActType::kBF16 && kernel->isa == Isa::kScalar && isa != Isa::kScalar) {
+        // RTN x bf16 activations runs fast only on AMX; elsewhere only its scalar twin exists.
+        skipped.push_back(fmt::format("{} {}: only the scalar kernel on this CPU ({})", s.name, v.Label(), IsaName(isa)));
         continue;
       }
       std::function<Result<PackedWeight>()> pack;
@@ -495,7 +502,7 @@ void AddBenchGemm(CLI::App* bench) {
   cmd->add_option("--m", flags->ms, "tokens per call (rows of X)")->capture_default_str();
   cmd->add_option("--types", flags->types, "weight types: f32, bf16, w8g128, w4g128, w4g32, ... (bf16 is always run: it is the baseline)")
       ->capture_default_str();
-  cmd->add_option("--act", flags->acts, "activations of the RTN types: a16 (exact f32), a8 (int8 per token)")
+  cmd->add_option("--act", flags->acts, "activations of the RTN types: a16 (exact f32), bf16 (rounded to bf16; AMX), a8 (int8 per token)")
       ->capture_default_str();
   cmd->add_option("-t,--threads", flags->threads, "threads (the bandwidth probe uses as many)")->capture_default_str();
   cmd->add_option("--repeats", flags->repeats, "timed calls per cell, at least")->capture_default_str();
