@@ -4,8 +4,8 @@
 // B[v] = tmm(6 + v).
 //   BF16 panels: 16 consecutive 64-byte chunks (k-pairs) are exactly a B tile; no unpacking.
 //   RTN int8 A8 panels: 16 consecutive k-quad chunks are exactly a u8 B tile for TDPBSUD.
-//   RTN int4 panels: a chunk (8 k) becomes two u8 B rows (low / high nibbles = k 0,2,4,6 and
-//     1,3,5,7, the order the A8 activations are permuted to), or, for bf16 activations, four bf16
+//   RTN int4 panels: a chunk (8 k) becomes two s8 B rows of levels (low / high nibbles = k 0,2,4,6
+//     and 1,3,5,7, the order the A8 activations are permuted to; TDPBSSD), or, for bf16 activations, four bf16
 //     B rows (VPMULTISHIFTQB picks each k-pair's nibbles, VPERMW maps them to bf16 levels).
 //   RTN int8 with bf16 activations: each k-quad chunk becomes two bf16 B rows via f32.
 // Unpacked B tiles go to a per-thread scratch; when more m-tiles follow over the same weight
@@ -35,6 +35,7 @@ namespace {
 
 constexpr int kMrMax = 32, kNvMax = 2;
 constexpr int kBTileBytes = 1024;  // 16 rows x 64 bytes
+constexpr int kGroupPrefetchBytes = 2048;
 
 struct TileConfig {  // LDTILECFG's 64-byte operand
   uint8_t palette;
@@ -67,6 +68,10 @@ inline void TileDotBf16() {  // C[D] += A x B, bf16 pairs -> f32
 template <int D, int A, int B>
 inline void TileDotS8U8() {  // C[D] += A (s8) x B (u8) -> int32, four products per lane
   asm volatile("tdpbsud %%tmm%c2, %%tmm%c1, %%tmm%c0" : : "i"(D), "i"(A), "i"(B));
+}
+template <int D, int A, int B>
+inline void TileDotS8S8() {  // C[D] += A (s8) x B (s8) -> int32
+  asm volatile("tdpbssd %%tmm%c2, %%tmm%c1, %%tmm%c0" : : "i"(D), "i"(A), "i"(B));
 }
 
 // Loads the tile shapes for a tile of rows0 + rows1 activation rows, A tiles of a_colsb bytes and
@@ -101,10 +106,13 @@ uint8_t* Scratch(size_t bytes) {
 }
 
 // C[i][v] += A[i] x B[v] for one (i, v) given as integral constants.
-template <bool kA8, typename I, typename V>
+enum class Dot { kBf16, kS8U8, kS8S8 };
+template <Dot kDot, typename I, typename V>
 inline void TileDot(I, V) {
-  if constexpr (kA8) TileDotS8U8<2 * I::value + V::value, 4 + I::value, 6 + V::value>();
-  else TileDotBf16<2 * I::value + V::value, 4 + I::value, 6 + V::value>();
+  constexpr int c = 2 * I::value + V::value, a = 4 + I::value, b = 6 + V::value;
+  if constexpr (kDot == Dot::kS8U8) TileDotS8U8<c, a, b>();
+  else if constexpr (kDot == Dot::kS8S8) TileDotS8S8<c, a, b>();
+  else TileDotBf16<c, a, b>();
 }
 
 template <int MT, int NV, typename Fn>
@@ -137,13 +145,16 @@ RTNQ_TARGET_AMX void ZeroAcc(const TileArgs& a) {
 
 // --- unpacking into B tiles ------------------------------------------------------------------
 
-// `chunks` int4 chunks (8 k each) -> 2 * chunks u8 rows: low nibbles (k 0,2,4,6), high (1,3,5,7).
-RTNQ_TARGET_AMX inline void UnpackInt4U8(const uint8_t* codes, int chunks, uint8_t* out) {
-  const __m512i nibble = _mm512_set1_epi8(0x0f);
+// `chunks` int4 chunks (8 k each) -> 2 * chunks s8 rows of levels (code - 8): low nibbles (k
+// 0,2,4,6), then high (1,3,5,7). Signed levels make TDPBSSD's sums the exact dot directly, so
+// the per-row epilogue needs no "- bias * sum(q)" (the same integer as the VNNI tile's).
+RTNQ_TARGET_AMX inline void UnpackInt4S8(const uint8_t* codes, int chunks, uint8_t* out) {
+  const __m512i nibble = _mm512_set1_epi8(0x0f), eight = _mm512_set1_epi8(8);
   for (int c = 0; c < chunks; ++c) {
     const __m512i dw = _mm512_load_si512(codes + c * 64);
-    _mm512_store_si512(out + (2 * c) * 64, _mm512_and_si512(dw, nibble));
-    _mm512_store_si512(out + (2 * c + 1) * 64, _mm512_and_si512(_mm512_srli_epi32(dw, 4), nibble));
+    const __m512i lo = _mm512_and_si512(dw, nibble), hi = _mm512_and_si512(_mm512_srli_epi32(dw, 4), nibble);
+    _mm512_store_si512(out + (2 * c) * 64, _mm512_sub_epi8(lo, eight));
+    _mm512_store_si512(out + (2 * c + 1) * 64, _mm512_sub_epi8(hi, eight));
   }
 }
 
@@ -219,7 +230,7 @@ RTNQ_TARGET_AMX void TileBf16Amx(const TileArgs& a) {
     LoadA<MT>(a.xbf + kk, ldx_bytes, 16 * ldx_bytes);
     TileLoad<6>(a.w + (kk / 2) * 64, 64);
     if constexpr (NV == 2) TileLoad<7>(a.w + a.panel_bytes + (kk / 2) * 64, 64);
-    ForEachC<MT, NV>([](auto i, auto v) { TileDot<false>(i, v); });
+    ForEachC<MT, NV>([](auto i, auto v) { TileDot<Dot::kBf16>(i, v); });
   }
   ForEachC<MT, NV>([&](auto i, auto v) {
     TileStore<2 * decltype(i)::value + decltype(v)::value>(a.acc + i * 16 * a.ldacc + v * 16, ldacc_bytes);
@@ -230,7 +241,7 @@ RTNQ_TARGET_AMX void TileBf16Amx(const TileArgs& a) {
 
 // Per group: restart the C tiles, run `steps` k-steps (A from `load_a(g, s)`, B tile v from
 // `b_tile(v, g, s)`, which unpacks into `slot` when asked to), then `epilogue(i, v, g)`.
-template <int MT, int NV, bool kA8, typename LoadAFn, typename UnpackFn, typename EpilogueFn>
+template <int MT, int NV, Dot kDot, typename LoadAFn, typename UnpackFn, typename EpilogueFn>
 RTNQ_TARGET_AMX void GroupLoop(const TileArgs& a, int64_t steps, bool direct_b, LoadAFn&& load_a,
                                UnpackFn&& unpack, EpilogueFn&& epilogue) {
   const int64_t G = a.group, g0 = a.k0 / G, g1 = a.k1 / G;
@@ -238,7 +249,17 @@ RTNQ_TARGET_AMX void GroupLoop(const TileArgs& a, int64_t steps, bool direct_b, 
   uint8_t* scratch = direct_b ? nullptr
                               : Scratch(static_cast<size_t>((reuse ? (g1 - g0) * steps : 1) * NV * kBTileBytes));
   const bool fill = !reuse || a.first_m_tile;
+  // Each panel is one weight stream; prefetching a few KiB ahead keeps more DRAM misses in flight
+  // than the tile loads alone (only the tile that brings the block in from memory prefetches).
+  const int pf = a.first_m_tile ? OverrideOr(g_matmul_overrides.prefetch_bytes, kGroupPrefetchBytes) : 0;
+  const int64_t group_span = a.group_code_bytes + (64 >> a.group_shift);
   for (int64_t g = g0; g < g1; ++g) {
+    if (pf > 0) {
+      for (int v = 0; v < NV; ++v) {
+        const char* next = reinterpret_cast<const char*>(TileGroupCodes(a, a.w + v * a.panel_bytes, g)) + pf;
+        for (int64_t b = 0; b < group_span; b += 64) _mm_prefetch(next + b, _MM_HINT_T0);
+      }
+    }
     ForEachC<MT, NV>([](auto i, auto v) { TileZero<2 * decltype(i)::value + decltype(v)::value>(); });
     const uint8_t* codes[NV];
     for (int v = 0; v < NV; ++v) codes[v] = TileGroupCodes(a, a.w + v * a.panel_bytes, g);
@@ -256,7 +277,7 @@ RTNQ_TARGET_AMX void GroupLoop(const TileArgs& a, int64_t steps, bool direct_b, 
         if (v == 0) TileLoad<6>(b, 64);
         else TileLoad<7>(b, 64);
       }
-      ForEachC<MT, NV>([](auto i, auto v) { TileDot<kA8>(i, v); });
+      ForEachC<MT, NV>([](auto i, auto v) { TileDot<kDot>(i, v); });
     }
     const uint8_t* scales[NV];
     for (int v = 0; v < NV; ++v) scales[v] = TileGroupScales(a, a.w + v * a.panel_bytes, g);
@@ -289,7 +310,7 @@ RTNQ_TARGET_AMX void TileRtnBf16Amx(const TileArgs& a) {
       _mm512_storeu_ps(acc, _mm512_fmadd_ps(_mm512_load_ps(c + r * 16), sw, _mm512_loadu_ps(acc)));
     }
   };
-  GroupLoop<MT, NV, false>(a, G / 32, false, load_a, unpack, epilogue);
+  GroupLoop<MT, NV, Dot::kBf16>(a, G / 32, false, load_a, unpack, epilogue);
 }
 
 // --- RTN x int8 activations (A8) ----------------------------------------------------------------
@@ -306,13 +327,14 @@ RTNQ_TARGET_AMX void TileA8Amx(const TileArgs& a) {
   };
   auto unpack = [kt](const uint8_t* codes, int64_t s, uint8_t* slot) -> const uint8_t* {
     if constexpr (kInt4) {
-      UnpackInt4U8(codes + s * (kt / 8) * 64, kt / 8, slot);
+      UnpackInt4S8(codes + s * (kt / 8) * 64, kt / 8, slot);
       return slot;
     } else {
       return codes + s * (kt / 4) * 64;  // k-quad chunks are the B rows as stored
     }
   };
-  // As the VNNI tile: float(dot - bias * sum(q)), s_w * s_x, one FMA: the same bits.
+  // As the VNNI tile: float(sum of level * q), s_w * s_x, one FMA: the same bits. (int8: the
+  // sum is sum(code * q) - bias * sum(q).)
   auto epilogue = [&](auto i, auto v, int64_t g, const uint8_t* hdr) {
     alignas(64) int32_t c[16 * 16];
     TileStore<2 * decltype(i)::value + decltype(v)::value>(c, 64);
@@ -320,14 +342,15 @@ RTNQ_TARGET_AMX void TileA8Amx(const TileArgs& a) {
     const int rows = i == 0 ? rows0 : rows1;
     for (int r = 0; r < rows; ++r) {
       const int m = i * 16 + r;
-      const __m512i bsum = _mm512_set1_epi32(a.xbsum[m * a.ldxs + g]);
       const __m512 prod = _mm512_mul_ps(sw, _mm512_set1_ps(a.xs[m * a.ldxs + g]));
-      const __m512 d = _mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_load_si512(c + r * 16), bsum));
+      __m512i dot = _mm512_load_si512(c + r * 16);
+      if constexpr (!kInt4) dot = _mm512_sub_epi32(dot, _mm512_set1_epi32(a.xbsum[m * a.ldxs + g]));
+      const __m512 d = _mm512_cvtepi32_ps(dot);
       float* acc = a.acc + m * a.ldacc + v * 16;
       _mm512_storeu_ps(acc, _mm512_fmadd_ps(d, prod, _mm512_loadu_ps(acc)));
     }
   };
-  GroupLoop<MT, NV, true>(a, G / kt, !kInt4, load_a, unpack, epilogue);
+  GroupLoop<MT, NV, kInt4 ? Dot::kS8S8 : Dot::kS8U8>(a, G / kt, !kInt4, load_a, unpack, epilogue);
 }
 
 // mr 1..32, nv 1..2.
