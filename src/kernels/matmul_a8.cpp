@@ -46,18 +46,6 @@ inline uint32_t LoadCode(const uint8_t* cb, int64_t kk, int r, bool int4) {
   return cb[(kk / 4) * 64 + r * 4 + kk % 4];
 }
 
-// Scale of panel row r in a group header (f32, or the 16-bit scale as stored).
-inline float PanelScale(const TileArgs& a, const uint8_t* hdr, int r) {
-  if (a.scale_dtype == DType::kF32) {
-    float s;
-    std::memcpy(&s, hdr + r * 4, 4);
-    return s;
-  }
-  uint16_t h;
-  std::memcpy(&h, hdr + r * 2, 2);
-  return a.scale_dtype == DType::kBF16 ? Bf16ToF32(h) : F16ToF32(h);
-}
-
 // One (row, panel row) at a time: the integer dot of a group in uint32 (wrapping; the final
 // difference is exact, see A8MaxGroup), then acc = fma(float(dot), s_w * s_x, acc).
 template <bool kInt4>

@@ -10,6 +10,7 @@
 
 #include "base/half.h"
 #include "kernels/matmul.h"
+#include "kernels/matmul_test_util.h"
 #include "kernels/matmul_tiles.h"
 
 namespace rtnq {
@@ -56,9 +57,7 @@ A8Problem MakeA8Problem(const RtnFormat& f, int64_t n, int64_t k, int64_t m, uin
   return p;
 }
 
-bool BitEqual(const std::vector<float>& a, const std::vector<float>& b) {
-  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * 4) == 0;
-}
+using testing::BitEqual;
 
 // The registered A8 kernel of each ISA this host runs.
 std::vector<const MatmulKernel*> A8Kernels(WeightType w) {
@@ -243,7 +242,6 @@ TEST(A8Matmul, WideDecodeTilesAndPrefetchDistancesKeepTheBits) {
 }
 
 TEST(A8Matmul, ThreadCountAndBatchInvariance) {
-  ThreadPool pool1(1), pool2(2), pool3(3);
   const int64_t n = 300, m = 29;  // 19 panels: uneven splits
   for (WeightType wt : {WeightType::kRtnInt8, WeightType::kRtnInt4}) {
     const RtnScheme scheme = wt == WeightType::kRtnInt8 ? RtnScheme::kInt8 : RtnScheme::kInt4;
@@ -257,18 +255,7 @@ TEST(A8Matmul, ThreadCountAndBatchInvariance) {
         auto packed = PackedWeight::Pack(f, p.codes.data(), p.scales.data(), n, k, ActType::kInt8,
                                          kern->isa);
         ASSERT_TRUE(packed.ok());
-        std::vector<float> y1(m * n), y2(m * n), y3(m * n), alone(m * n);
-        Matmul(*packed, p.x.data(), m, k, y1.data(), n, p.bias.data(), &pool1);
-        Matmul(*packed, p.x.data(), m, k, y2.data(), n, p.bias.data(), &pool2);
-        Matmul(*packed, p.x.data(), m, k, y3.data(), n, p.bias.data(), &pool3);
-        EXPECT_TRUE(BitEqual(y1, y2));
-        EXPECT_TRUE(BitEqual(y1, y3));
-        for (int64_t i = 0; i < m; ++i)
-          Matmul(*packed, p.x.data() + i * k, 1, k, alone.data() + i * n, n, p.bias.data(), &pool2);
-        EXPECT_TRUE(BitEqual(y1, alone));
-        std::vector<float> sub(5 * n);
-        Matmul(*packed, p.x.data() + 11 * k, 5, k, sub.data(), n, p.bias.data(), &pool3);
-        EXPECT_EQ(std::memcmp(sub.data(), y1.data() + 11 * n, sub.size() * 4), 0);
+        testing::ExpectThreadCountAndBatchInvariance(*packed, p.x, m, p.bias.data());
       }
     }
   }

@@ -9,6 +9,7 @@
 
 #include "base/half.h"
 #include "kernels/matmul.h"
+#include "kernels/matmul_test_util.h"
 
 namespace rtnq {
 namespace {
@@ -46,9 +47,7 @@ RtnProblem MakeRtnProblem(const RtnFormat& f, int64_t n, int64_t k, int64_t m, u
   return p;
 }
 
-bool BitEqual(const std::vector<float>& a, const std::vector<float>& b) {
-  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * 4) == 0;
-}
+using testing::BitEqual;
 
 std::vector<const MatmulKernel*> RtnKernels() {
   std::vector<const MatmulKernel*> out;
@@ -112,7 +111,6 @@ TEST(RtnMatmul, EveryKernelMatchesOracleOverShapesGroupsAndScaleTypes) {
 }
 
 TEST(RtnMatmul, ThreadCountAndBatchInvariance) {
-  ThreadPool pool1(1), pool2(2), pool3(3);
   const int64_t n = 300, m = 29;  // 19 panels: uneven splits
   for (const MatmulKernel* kern : RtnKernels()) {
     if (kern->isa == Isa::kScalar) continue;
@@ -123,18 +121,7 @@ TEST(RtnMatmul, ThreadCountAndBatchInvariance) {
       RtnProblem p = MakeRtnProblem(f, n, k, m, 42);
       auto packed = PackedWeight::Pack(f, p.codes.data(), p.scales.data(), n, k, kern->isa);
       ASSERT_TRUE(packed.ok());
-      std::vector<float> y1(m * n), y2(m * n), y3(m * n), alone(m * n);
-      Matmul(*packed, p.x.data(), m, k, y1.data(), n, p.bias.data(), &pool1);
-      Matmul(*packed, p.x.data(), m, k, y2.data(), n, p.bias.data(), &pool2);
-      Matmul(*packed, p.x.data(), m, k, y3.data(), n, p.bias.data(), &pool3);
-      EXPECT_TRUE(BitEqual(y1, y2));
-      EXPECT_TRUE(BitEqual(y1, y3));
-      for (int64_t i = 0; i < m; ++i)
-        Matmul(*packed, p.x.data() + i * k, 1, k, alone.data() + i * n, n, p.bias.data(), &pool2);
-      EXPECT_TRUE(BitEqual(y1, alone));
-      std::vector<float> sub(5 * n);
-      Matmul(*packed, p.x.data() + 11 * k, 5, k, sub.data(), n, p.bias.data(), &pool3);
-      EXPECT_EQ(std::memcmp(sub.data(), y1.data() + 11 * n, sub.size() * 4), 0);
+      testing::ExpectThreadCountAndBatchInvariance(*packed, p.x, m, p.bias.data());
     }
   }
 }
@@ -218,7 +205,6 @@ TEST(RtnMatmul, Bf16ActivationKernelsMatchOracle) {
 }
 
 TEST(RtnMatmul, Bf16ActivationThreadCountAndBatchInvariance) {
-  ThreadPool pool1(1), pool2(2), pool3(3);
   const int64_t n = 300, m = 45;  // 19 panels; 32 + 13 rows
   for (const MatmulKernel* kern : RtnBf16ActKernels()) {
     if (kern->isa == Isa::kScalar) continue;
@@ -230,18 +216,7 @@ TEST(RtnMatmul, Bf16ActivationThreadCountAndBatchInvariance) {
       auto packed = PackedWeight::Pack(f, p.codes.data(), p.scales.data(), n, k, ActType::kBF16, kern->isa);
       ASSERT_TRUE(packed.ok());
       ASSERT_EQ(packed->kernel(), kern);
-      std::vector<float> y1(m * n), y2(m * n), y3(m * n), alone(m * n);
-      Matmul(*packed, p.x.data(), m, k, y1.data(), n, p.bias.data(), &pool1);
-      Matmul(*packed, p.x.data(), m, k, y2.data(), n, p.bias.data(), &pool2);
-      Matmul(*packed, p.x.data(), m, k, y3.data(), n, p.bias.data(), &pool3);
-      EXPECT_TRUE(BitEqual(y1, y2));
-      EXPECT_TRUE(BitEqual(y1, y3));
-      for (int64_t i = 0; i < m; ++i)
-        Matmul(*packed, p.x.data() + i * k, 1, k, alone.data() + i * n, n, p.bias.data(), &pool2);
-      EXPECT_TRUE(BitEqual(y1, alone));
-      std::vector<float> sub(5 * n);
-      Matmul(*packed, p.x.data() + 11 * k, 5, k, sub.data(), n, p.bias.data(), &pool3);
-      EXPECT_EQ(std::memcmp(sub.data(), y1.data() + 11 * n, sub.size() * 4), 0);
+      testing::ExpectThreadCountAndBatchInvariance(*packed, p.x, m, p.bias.data());
     }
   }
 }

@@ -110,11 +110,7 @@ void TileRtnBf16ActScalar(const TileArgs& a) {
             }
             dot = std::fma(static_cast<float>(level), Bf16ToF32(x[g * G + kk]), dot);
           }
-          const uint8_t* hdr = TileGroupScales(a, panel, g);
-          const float sw = a.scale_dtype == DType::kF32  ? LoadF32(hdr + r * 4)
-                           : a.scale_dtype == DType::kBF16 ? Bf16ToF32(LoadU16(hdr + r * 2))
-                                                           : F16ToF32(LoadU16(hdr + r * 2));
-          s = std::fma(dot, sw, s);
+          s = std::fma(dot, PanelScale(a, TileGroupScales(a, panel, g), r), s);
         }
         *acc = s;
       }

@@ -1,4 +1,5 @@
 #include "kernels/matmul.h"
+#include "kernels/matmul_test_util.h"
 
 #include <gtest/gtest.h>
 
@@ -42,9 +43,7 @@ Problem MakeProblem(DType dtype, int64_t n, int64_t k, int64_t m, uint64_t seed)
   return p;
 }
 
-bool BitEqual(const std::vector<float>& a, const std::vector<float>& b) {
-  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * 4) == 0;
-}
+using testing::BitEqual;
 
 DType DenseDType(WeightType w) { return w == WeightType::kF32 ? DType::kF32 : DType::kBF16; }
 
@@ -118,7 +117,6 @@ TEST(Matmul, EveryKernelMatchesScalarOracleOverShapeSweep) {
 }
 
 TEST(Matmul, ThreadCountAndBatchInvariance) {
-  ThreadPool pool1(1), pool2(2), pool3(3);
   const int64_t n = 300, k = 544, m = 29;  // 19 panels: uneven splits; k > one k block
   for (const MatmulKernel* kern : RunnableKernels()) {
     if (kern->isa == Isa::kScalar) continue;  // covered bitwise by the oracle test
@@ -126,19 +124,7 @@ TEST(Matmul, ThreadCountAndBatchInvariance) {
     Problem p = MakeProblem(DenseDType(kern->weight), n, k, m, 42);
     auto packed = PackedWeight::Pack(DenseDType(kern->weight), p.rows(), n, k, kern->act, kern->isa);
     ASSERT_TRUE(packed.ok());
-    std::vector<float> y1(m * n), y2(m * n), y3(m * n), alone(m * n);
-    Matmul(*packed, p.x.data(), m, k, y1.data(), n, p.bias.data(), &pool1);
-    Matmul(*packed, p.x.data(), m, k, y2.data(), n, p.bias.data(), &pool2);
-    Matmul(*packed, p.x.data(), m, k, y3.data(), n, p.bias.data(), &pool3);
-    EXPECT_TRUE(BitEqual(y1, y2));
-    EXPECT_TRUE(BitEqual(y1, y3));
-    for (int64_t i = 0; i < m; ++i)
-      Matmul(*packed, p.x.data() + i * k, 1, k, alone.data() + i * n, n, p.bias.data(), &pool2);
-    EXPECT_TRUE(BitEqual(y1, alone));
-    // A sub-batch starting mid-way (different tile phase) gives the same rows too.
-    std::vector<float> sub(5 * n);
-    Matmul(*packed, p.x.data() + 11 * k, 5, k, sub.data(), n, p.bias.data(), &pool3);
-    EXPECT_EQ(std::memcmp(sub.data(), y1.data() + 11 * n, sub.size() * 4), 0);
+    testing::ExpectThreadCountAndBatchInvariance(*packed, p.x, m, p.bias.data());
   }
 }
 

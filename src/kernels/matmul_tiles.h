@@ -3,6 +3,9 @@
 // matmul.cpp; plus the A8 helpers the driver and the oracle share.
 #pragma once
 
+#include <cstring>
+
+#include "base/half.h"
 #include "kernels/matmul.h"
 
 namespace rtnq {
@@ -28,6 +31,18 @@ inline int64_t A8GroupStride(RtnScheme scheme, int64_t group) {
 // fit), G <= 2113664 for int4. Partial sums of code * q may wrap, the final difference cannot.
 inline int64_t A8MaxGroup(RtnScheme scheme) {
   return ((int64_t{1} << 31) - 1) / (int64_t{Info(scheme).bias} * 127);
+}
+
+// Scale of panel row r in a group header (f32, or the 16-bit scale as stored), for scalar tiles.
+inline float PanelScale(const TileArgs& a, const uint8_t* hdr, int r) {
+  if (a.scale_dtype == DType::kF32) {
+    float s;
+    std::memcpy(&s, hdr + r * 4, 4);
+    return s;
+  }
+  uint16_t h;
+  std::memcpy(&h, hdr + r * 2, 2);
+  return a.scale_dtype == DType::kBF16 ? Bf16ToF32(h) : F16ToF32(h);
 }
 
 // Tuning overrides for bench_matmul's side-by-side comparisons (0 / -1: the kernel's default).
