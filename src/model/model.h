@@ -34,9 +34,11 @@ struct ModelOptions {
   const CompiledPlan* plan = nullptr;
   RtnArithmetic arithmetic = RtnArithmetic::kFp32;
   bool allow_nonfinite = false;  // quantize tensors holding NaN/Inf instead of failing
-  // Activations the RTN-weight matmuls run with: kF32 (exact W8A16/W4A16 kernels) or kInt8
-  // (per-token, per-group int8 activations, VNNI W8A8/W4A8 kernels). Dense weights use kF32.
-  ActType rtn_activations = ActType::kF32;
+  // Activations the matmuls run with. kF32: exact kernels on f32 activations everywhere. kInt8:
+  // RTN weights on per-token, per-group int8 activations (VNNI / AMX W8A8, W4A8), dense weights
+  // on f32. kBF16: BF16 and RTN weights on bf16-rounded activations (AMX tiles; without AMX, RTN
+  // runs the slow scalar kernel and BF16 VDPBF16PS); F32 weights stay on f32.
+  ActType activations = ActType::kF32;
 };
 
 // What loading cost: the whole load, and the part spent quantizing (reading source rows from the

@@ -207,6 +207,51 @@ TEST(QuantizedModel, Rtn8IsCloseToUnquantizedAndRtn4IsFurther) {
   EXPECT_GT(diff[1], diff[0] * 4) << "rtn4 vs rtn8";
 }
 
+// --act bf16: BF16 and RTN matmuls on bf16-rounded activations (AMX tiles where present, else
+// the scalar RTN twin and VDPBF16PS / f32 for dense weights). Close to the f32-activation model,
+// and still bitwise independent of threads and of prompt-at-once vs token-by-token.
+TEST(QuantizedModel, Bf16ActivationsAreCloseAndBatchInvariant) {
+  TempDir dir("bf16act");
+  SynthOptions so;
+  so.shape = "tiny-llama3";
+  so.seed = 7;
+  so.dtype = DType::kBF16;
+  so.threads = 1;
+  ASSERT_TRUE(WriteSyntheticModel(dir.path(), so).ok());
+  auto ck = OpenCheckpoint(dir.path());
+  ASSERT_TRUE(ck.ok());
+  std::vector<int32_t> tokens = {1, 17, 200, 33, 5, 99, 250, 3, 41, 7, 120, 64, 9, 88, 2, 31, 77, 150};
+  for (const char* text : {"default int4:g32", "default int8:g64\nlayers=0 -> bf16"}) {
+    auto plan = Compile(*ck, text);
+    ASSERT_TRUE(plan.ok()) << plan.status().message();
+    ModelOptions f32_opt{WeightPrecision::kAsStored, 1, 1, 32};
+    f32_opt.plan = &*plan;
+    auto exact = Model::Load(*ck, f32_opt);
+    ASSERT_TRUE(exact.ok());
+    const auto want = Logits(**exact, tokens);
+    std::vector<float> first;
+    for (int threads : {1, 3}) {
+      ModelOptions opt = f32_opt;
+      opt.threads = threads;
+      opt.activations = ActType::kBF16;
+      auto m = Model::Load(*ck, opt);
+      ASSERT_TRUE(m.ok()) << m.status().message();
+      const auto got = Logits(**m, tokens);
+      const double d = RelRms(got, want);
+      EXPECT_GT(d, 0.0) << text << ": activations really rounded";
+      EXPECT_LT(d, 2e-2) << text;
+      if (first.empty()) first = got;
+      EXPECT_EQ(std::memcmp(got.data(), first.data(), got.size() * 4), 0) << text << " threads " << threads;
+      for (size_t p = 0; p < tokens.size(); ++p) {
+        std::vector<float> one(ck->config.vocab_size);
+        BatchItem item{0, tokens[p], true};
+        ASSERT_TRUE((*m)->Forward({&item, 1}, one.data()).ok());
+        ASSERT_EQ(std::memcmp(one.data(), &got[p * ck->config.vocab_size], one.size() * 4), 0) << text << " " << p;
+      }
+    }
+  }
+}
+
 TEST(QuantizedModel, NonFiniteWeightIsReportedByTensorRowAndColumn) {
   TempDir dir("nonfinite");
   SynthOptions so;

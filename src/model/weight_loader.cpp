@@ -174,7 +174,7 @@ Result<PackedWeight> WeightLoader::AllocateRtn(const std::vector<const TensorVie
   const int64_t k = parts[0]->shape[1];
   int64_t rows = 0;
   for (const TensorView* v : parts) rows += v->shape[0];
-  auto allocated = PackedWeight::AllocateRtn(f, rows, k, options_.rtn_activations, isa_);
+  auto allocated = PackedWeight::AllocateRtn(f, rows, k, options_.activations, isa_);
   if (!allocated.ok()) return allocated.status().WithContext(fmt::format("{}: {}", ck_.path, parts[0]->name));
   return allocated;
 }
@@ -330,9 +330,14 @@ Result<PackedWeight> WeightLoader::LoadDense(const std::vector<const TensorView*
   const int64_t k = parts[0]->shape[1];
   const DType target = TargetDType(options_.precision, p, parts);
   const size_t esize = target == DType::kF32 ? 4 : 2;
+  // BF16 weights follow bf16 activations where a kernel takes them (none for F32 weights).
+  const ActType act = options_.activations == ActType::kBF16 && target == DType::kBF16 &&
+                              FindMatmulKernel(target, ActType::kBF16, isa_) != nullptr
+                          ? ActType::kBF16
+                          : ActType::kF32;
   Result<PackedWeight> packed = Err("unreachable");
   if (parts.size() == 1 && parts[0]->dtype == target && parts[0]->rope_permuted_heads == 0) {
-    packed = PackedWeight::Pack(target, parts[0]->data, rows, k, ActType::kF32, isa_);
+    packed = PackedWeight::Pack(target, parts[0]->data, rows, k, act, isa_);
   } else {
     std::vector<uint8_t> buf(static_cast<size_t>(rows * k) * esize);
     std::vector<float> row_f32(static_cast<size_t>(k));
@@ -354,7 +359,7 @@ Result<PackedWeight> WeightLoader::LoadDense(const std::vector<const TensorView*
         }
       }
     }
-    packed = PackedWeight::Pack(target, buf.data(), rows, k, ActType::kF32, isa_);
+    packed = PackedWeight::Pack(target, buf.data(), rows, k, act, isa_);
   }
   if (packed.ok()) {
     for (const TensorView* v : parts) ReleaseSource(*v);

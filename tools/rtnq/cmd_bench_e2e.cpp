@@ -5,7 +5,8 @@
 // limit (bandwidth x B / weight bytes per token) and the load/quantize rate.
 //
 // The 16-bit model ("none": weights as stored) always runs first at each thread count, even when
-// --quant leaves it out: it is the speed baseline and the agreement reference. Agreement: a fixed
+// --quant leaves it out: it is the speed baseline and (on f32 activations) the agreement
+// reference; with AMX it runs a second time on bf16 activations, and speedups are over the faster. Agreement: a fixed
 // stream (8 seeded prompt tokens, then the 16-bit model's greedy continuation) is teacher-forced
 // through every model in one Forward; top-1 agreement is the share of positions whose argmax
 // equals the 16-bit model's, KL is the mean over positions of KL(16-bit || quantized) in nats.
@@ -211,14 +212,16 @@ Result<std::vector<RunSpec>> BuildSpecs(const E2eFlags& flags, const Checkpoint&
     ActType act;
     if (a == "a16") act = ActType::kF32;
     else if (a == "a8") act = ActType::kInt8;
-    else if (!ParseActType(a, &act) || act == ActType::kBF16) {
-      return Err("--act: unknown activation type '{}' (f32, int8)", a);
-    }
+    else if (!ParseActType(a, &act)) return Err("--act: unknown activation type '{}' (f32, int8, bf16)", a);
+    RTNQ_RETURN_IF_ERROR(CheckActivationsRunFast(act));
     acts.push_back(act);
   }
   if (acts.empty()) return Err("--act: empty list");
   std::vector<RunSpec> specs;
   specs.push_back({"none", nullptr, ActType::kF32});
+  // With AMX the 16-bit model also runs on bf16 activations (AMX BF16 tiles), much faster in
+  // prefill; speedups are then over the faster of the two 16-bit runs.
+  if (IsaAtLeast(SelectedIsa(), Isa::kAmx)) specs.push_back({"none", nullptr, ActType::kBF16});
   std::vector<std::pair<std::string, PlanFlags>> plans;
   for (const std::string& q : SplitCommaList(flags.quant)) {
     if (q == "none") continue;
@@ -248,14 +251,14 @@ Result<std::unique_ptr<Model>> LoadModel(const Checkpoint& ck, const E2eFlags& f
   options.threads = threads;
   options.max_sequences = max_sequences;
   options.max_context = max_context;
-  options.rtn_activations = spec.act;
+  options.activations = spec.act;
   options.precision = flags.precision == "f32"    ? WeightPrecision::kF32
                       : flags.precision == "bf16" ? WeightPrecision::kBF16
                                                   : WeightPrecision::kAsStored;
   return Model::Load(ck, options);
 }
 
-std::string ActLabel(const RunSpec& s) { return s.plan ? ActTypeName(s.act) : "-"; }
+std::string ActLabel(const RunSpec& s) { return ActTypeName(s.act); }
 
 void PrintTable(const std::vector<RunResult>& runs, const ModelConfig& config, const E2eFlags& flags) {
   int last_threads = -1;
@@ -399,13 +402,18 @@ void Run(const E2eFlags& flags) {
       if (!st.ok()) return Fail(kCmd, st.WithContext(spec.name));
       runs.push_back(std::move(r));
     }
-    // Speedups against this thread count's 16-bit run (the first of its block).
+    // Speedups against the faster of this thread count's 16-bit runs, per phase and batch.
     const size_t first = runs.size() - specs->size();
-    const RunResult* baseline = &runs[first];
+    double prefill_base = 0;
+    std::vector<double> decode_base(runs[first].decode.size(), 0.0);
+    for (size_t i = first; i < runs.size() && runs[i].name == "none"; ++i) {
+      prefill_base = std::max(prefill_base, runs[i].prefill_tps);
+      for (size_t b = 0; b < decode_base.size(); ++b) decode_base[b] = std::max(decode_base[b], runs[i].decode[b].tps);
+    }
     for (size_t i = first; i < runs.size(); ++i) {
       RunResult& r = runs[i];
-      r.prefill_speedup = r.prefill_tps / baseline->prefill_tps;
-      for (size_t b = 0; b < r.decode.size(); ++b) r.decode[b].speedup = r.decode[b].tps / baseline->decode[b].tps;
+      r.prefill_speedup = r.prefill_tps / prefill_base;
+      for (size_t b = 0; b < r.decode.size(); ++b) r.decode[b].speedup = r.decode[b].tps / decode_base[b];
     }
   }
 
@@ -451,7 +459,7 @@ void AddBenchE2e(CLI::App* bench) {
                   "precisions to compare: none (16-bit, always run as the reference), rtn8, rtn4, int4:g32, ...")
       ->capture_default_str();
   cmd->add_option("--plan", flags->plan_file, "also run this selective-precision plan file");
-  cmd->add_option("--act", flags->acts, "activations of the RTN matmuls: f32 (exact), int8 (per token)")
+  cmd->add_option("--act", flags->acts, "activations of the matmuls: f32 (exact), int8 (RTN matmuls, per token), bf16 (AMX)")
       ->capture_default_str();
   cmd->add_option("-t,--threads", flags->threads, "thread counts, e.g. 1,2 (default: all cores)");
   cmd->add_option("--batch", flags->batches, "decode batch sizes (sequences per step)")->capture_default_str();

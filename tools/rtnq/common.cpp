@@ -28,9 +28,18 @@ void ModelFlags::AddQuantization(CLI::App* cmd) {
       ->check(CLI::IsMember({"fp32", "vllm"}));
   cmd->add_flag("--allow-nonfinite", allow_nonfinite, "quantize NaN/Inf weights instead of failing");
   cmd->add_option("--act", act,
-                  "activations of the RTN matmuls: int8 (default: per-token, per-group int8, W8A8/W4A8 "
-                  "VNNI kernels) or f32 (exact weight-only W8A16/W4A16)")
-      ->check(CLI::IsMember({"f32", "int8"}));
+                  "activations of the matmuls: int8 (default: RTN matmuls on per-token, per-group int8, "
+                  "W8A8/W4A8 VNNI/AMX kernels), f32 (exact weight-only W8A16/W4A16) or bf16 (BF16 and RTN "
+                  "matmuls on bf16-rounded activations, AMX tiles)")
+      ->check(CLI::IsMember({"f32", "int8", "bf16"}));
+}
+
+Status CheckActivationsRunFast(ActType act) {
+  if (act == ActType::kBF16 && !IsaAtLeast(SelectedIsa(), Isa::kAmx)) {
+    return Err("--act bf16 runs on AMX tiles, which this CPU (ISA {}) does not offer; use int8 or f32",
+               IsaName(SelectedIsa()));
+  }
+  return Status();
 }
 
 Result<LoadedModel> LoadForRun(const ModelFlags& flags, int max_sequences, int max_context,
@@ -63,9 +72,10 @@ Result<std::unique_ptr<Model>> BuildModel(const Checkpoint& checkpoint, const Mo
   options.plan = plan;
   options.arithmetic = flags.arithmetic == "vllm" ? RtnArithmetic::kVllm : RtnArithmetic::kFp32;
   options.allow_nonfinite = flags.allow_nonfinite;
-  if (!ParseActType(flags.act, &options.rtn_activations)) {
-    return Err("--act: unknown activation type '{}' (valid: f32, int8)", flags.act);
+  if (!ParseActType(flags.act, &options.activations)) {
+    return Err("--act: unknown activation type '{}' (valid: f32, int8, bf16)", flags.act);
   }
+  RTNQ_RETURN_IF_ERROR(CheckActivationsRunFast(options.activations));
   options.threads = flags.threads;
   options.max_sequences = max_sequences;
   options.max_context = max_context;

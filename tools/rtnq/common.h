@@ -45,6 +45,10 @@ struct LoadedModel {
   double load_seconds = 0;
 };
 
+// bf16 activations run fast only on AMX tiles (RTN weights have just a scalar kernel elsewhere):
+// an error naming the alternatives when the selected ISA lacks them.
+Status CheckActivationsRunFast(ActType act);
+
 Result<LoadedModel> LoadForRun(const ModelFlags& flags, int max_sequences, int max_context,
                                bool need_model = true);
 
