@@ -22,12 +22,18 @@
 #include "kernels/matmul.h"
 #include "kernels/matmul_tiles.h"
 
+#if !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #pragma GCC diagnostic ignored "-Wuninitialized"
+#endif
 
 // Every function here, lambdas included, is compiled for AVX-512 (the ISA level below kAmx):
 // only the registry decides at run time whether they may run.
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((target("avx512f,avx512bw,avx512vl,avx512vbmi,avx512vnni,avx512bf16,avx2,fma,f16c"))), apply_to = function)
+#else
 #pragma GCC target("avx512f,avx512bw,avx512vl,avx512vbmi,avx512vnni,avx512bf16,avx2,fma,f16c")
+#endif
 #define RTNQ_TARGET_AMX
 
 namespace rtnq {
@@ -389,3 +395,7 @@ const MatmulKernel kAmxKernels[5] = {
 };
 
 }  // namespace rtnq
+
+#if defined(__clang__)
+#pragma clang attribute pop
+#endif
