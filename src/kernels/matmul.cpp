@@ -27,6 +27,14 @@ int64_t A8KBlock(int64_t group, int64_t k) {
   return group >= 512 ? std::min(group, k) : 512 / group * group;
 }
 
+// Row stride in bytes for the converted activations: rows `bytes` long, plus one cache line
+// when that is a multiple of 1 KiB. An AMX A tile loads 16 rows at this stride; 4 KiB apart
+// (K = 4096 int8) they all fall into one L1 set and evict each other.
+int64_t PaddedRowStride(int64_t bytes) {
+  const int64_t line = (bytes + 63) / 64 * 64;
+  return line % 1024 == 0 ? line + 64 : line;
+}
+
 }  // namespace
 
 MatmulOverrides g_matmul_overrides;
@@ -196,7 +204,7 @@ void Matmul(const PackedWeight& w, const float* x, int64_t m, int64_t ldx, float
     const RtnScheme scheme = w.rtn_format().scheme;
     groups = k / w.group();
     xq_group = A8GroupStride(scheme, w.group());
-    ldxq = groups * xq_group;
+    ldxq = PaddedRowStride(groups * xq_group);
     if (xq.size() < static_cast<size_t>(m * ldxq)) xq.resize(static_cast<size_t>(m * ldxq));
     if (xs.size() < static_cast<size_t>(m * groups)) {
       xs.resize(static_cast<size_t>(m * groups));
@@ -216,7 +224,7 @@ void Matmul(const PackedWeight& w, const float* x, int64_t m, int64_t ldx, float
   const int32_t* xbsum_data = xbsum.data();
 
   std::vector<uint16_t> xbf;
-  const int64_t ldxbf = w.k_padded();
+  const int64_t ldxbf = PaddedRowStride(w.k_padded() * 2) / 2;
   if (kern.act == ActType::kBF16) {  // rounded once per matmul, shared by all threads
     xbf.assign(static_cast<size_t>(m * ldxbf), 0);
     for (int64_t i = 0; i < m; ++i)
