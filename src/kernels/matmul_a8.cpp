@@ -51,29 +51,22 @@ inline uint32_t LoadCode(const uint8_t* cb, int64_t kk, int r, bool int4) {
 template <bool kInt4>
 void TileA8Scalar(const TileArgs& a) {
   const int64_t G = a.group;
-  for (int m = 0; m < a.mr; ++m) {
+  ForEachScalarOutput(a, [&](int m, const uint8_t* panel, int r, float s) {
     const int8_t* xq = a.xq + m * a.ldxq;
-    for (int v = 0; v < a.nv; ++v) {
-      const uint8_t* panel = a.w + v * a.panel_bytes;
-      for (int r = 0; r < kPanelRows; ++r) {
-        float* acc = a.acc + m * a.ldacc + v * kPanelRows + r;
-        float s = a.load_acc ? *acc : 0.0f;
-        for (int64_t g = a.k0 / G; g < a.k1 / G; ++g) {
-          const uint8_t* codes = TileGroupCodes(a, panel, g);
-          const int8_t* q = xq + g * a.xq_group;
-          uint32_t dot = 0;
-          for (int64_t kk = 0; kk < G; ++kk) {
-            const int64_t pos = kInt4 ? (kk & ~int64_t{7}) + kPermute8[kk & 7] : kk;
-            dot += LoadCode(codes, kk, r, kInt4) * static_cast<uint32_t>(static_cast<int32_t>(q[pos]));
-          }
-          dot -= static_cast<uint32_t>(a.xbsum[m * a.ldxs + g]);
-          const float sw = PanelScale(a, TileGroupScales(a, panel, g), r);
-          s = std::fma(static_cast<float>(static_cast<int32_t>(dot)), sw * a.xs[m * a.ldxs + g], s);
-        }
-        *acc = s;
+    for (int64_t g = a.k0 / G; g < a.k1 / G; ++g) {
+      const uint8_t* codes = TileGroupCodes(a, panel, g);
+      const int8_t* q = xq + g * a.xq_group;
+      uint32_t dot = 0;
+      for (int64_t kk = 0; kk < G; ++kk) {
+        const int64_t pos = kInt4 ? (kk & ~int64_t{7}) + kPermute8[kk & 7] : kk;
+        dot += LoadCode(codes, kk, r, kInt4) * static_cast<uint32_t>(static_cast<int32_t>(q[pos]));
       }
+      dot -= static_cast<uint32_t>(a.xbsum[m * a.ldxs + g]);
+      const float sw = PanelScale(a, TileGroupScales(a, panel, g), r);
+      s = std::fma(static_cast<float>(static_cast<int32_t>(dot)), sw * a.xs[m * a.ldxs + g], s);
     }
-  }
+    return s;
+  });
 }
 
 }  // namespace

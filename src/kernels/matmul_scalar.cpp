@@ -22,66 +22,43 @@ inline uint16_t LoadU16(const uint8_t* p) {
 }
 
 void TileF32Scalar(const TileArgs& a) {
-  for (int m = 0; m < a.mr; ++m) {
+  ForEachScalarOutput(a, [&](int m, const uint8_t* panel, int r, float s) {
     const float* x = a.x + m * a.ldx;
-    for (int v = 0; v < a.nv; ++v) {
-      const uint8_t* panel = a.w + v * a.panel_bytes;
-      for (int r = 0; r < kPanelRows; ++r) {
-        float* acc = a.acc + m * a.ldacc + v * kPanelRows + r;
-        float s = a.load_acc ? *acc : 0.0f;
-        for (int64_t k = a.k0; k < a.k1; ++k) {
-          s = std::fma(LoadF32(panel + (k * kPanelRows + r) * 4), x[k], s);
-        }
-        *acc = s;
-      }
-    }
-  }
+    for (int64_t k = a.k0; k < a.k1; ++k) s = std::fma(LoadF32(panel + (k * kPanelRows + r) * 4), x[k], s);
+    return s;
+  });
 }
 
 void TileBf16Scalar(const TileArgs& a) {
-  for (int m = 0; m < a.mr; ++m) {
+  ForEachScalarOutput(a, [&](int m, const uint8_t* panel, int r, float s) {
     const float* x = a.x + m * a.ldx;
-    for (int v = 0; v < a.nv; ++v) {
-      const uint8_t* panel = a.w + v * a.panel_bytes;
-      for (int r = 0; r < kPanelRows; ++r) {
-        float* acc = a.acc + m * a.ldacc + v * kPanelRows + r;
-        float s = a.load_acc ? *acc : 0.0f;
-        for (int64_t k = a.k0; k < a.k1; ++k) {
-          const int64_t offset = ((k / 2) * kPanelRows + r) * 4 + (k & 1) * 2;
-          s = std::fma(Bf16ToF32(LoadU16(panel + offset)), x[k], s);
-        }
-        *acc = s;
-      }
+    for (int64_t k = a.k0; k < a.k1; ++k) {
+      const int64_t offset = ((k / 2) * kPanelRows + r) * 4 + (k & 1) * 2;
+      s = std::fma(Bf16ToF32(LoadU16(panel + offset)), x[k], s);
     }
-  }
+    return s;
+  });
 }
 
 // RTN panels (matmul_rtn.cpp): the weight is float(level) * scale, exactly RtnDequantizeRow's.
 template <bool kInt4>
 void TileRtnScalar(const TileArgs& a) {
-  for (int m = 0; m < a.mr; ++m) {
+  ForEachScalarOutput(a, [&](int m, const uint8_t* panel, int r, float s) {
     const float* x = a.x + m * a.ldx;
-    for (int v = 0; v < a.nv; ++v) {
-      const uint8_t* panel = a.w + v * a.panel_bytes;
-      for (int r = 0; r < kPanelRows; ++r) {
-        float* acc = a.acc + m * a.ldacc + v * kPanelRows + r;
-        float s = a.load_acc ? *acc : 0.0f;
-        for (int64_t k = a.k0; k < a.k1; ++k) {
-          const uint8_t* grp = panel + (k / a.group) * a.group_bytes;
-          const int64_t kk = k % a.group;
-          int level;
-          if (kInt4) {
-            const uint8_t byte = grp[64 + (kk / 8) * 64 + r * 4 + (kk % 8) / 2];
-            level = ((kk & 1) ? byte >> 4 : byte & 0x0f) - 8;
-          } else {
-            level = static_cast<int8_t>(grp[64 + kk * kPanelRows + r]);
-          }
-          s = std::fma(static_cast<float>(level) * LoadF32(grp + r * 4), x[k], s);
-        }
-        *acc = s;
+    for (int64_t k = a.k0; k < a.k1; ++k) {
+      const uint8_t* grp = panel + (k / a.group) * a.group_bytes;
+      const int64_t kk = k % a.group;
+      int level;
+      if (kInt4) {
+        const uint8_t byte = grp[64 + (kk / 8) * 64 + r * 4 + (kk % 8) / 2];
+        level = ((kk & 1) ? byte >> 4 : byte & 0x0f) - 8;
+      } else {
+        level = static_cast<int8_t>(grp[64 + kk * kPanelRows + r]);
       }
+      s = std::fma(static_cast<float>(level) * LoadF32(grp + r * 4), x[k], s);
     }
-  }
+    return s;
+  });
 }
 
 // RTN x bf16 activations (A8 panel layout: int8 codes as k-quads, scale headers as stored): per
@@ -90,32 +67,25 @@ void TileRtnScalar(const TileArgs& a) {
 template <bool kInt4>
 void TileRtnBf16ActScalar(const TileArgs& a) {
   const int64_t G = a.group;
-  for (int m = 0; m < a.mr; ++m) {
+  ForEachScalarOutput(a, [&](int m, const uint8_t* panel, int r, float s) {
     const uint16_t* x = a.xbf + m * a.ldxbf;
-    for (int v = 0; v < a.nv; ++v) {
-      const uint8_t* panel = a.w + v * a.panel_bytes;
-      for (int r = 0; r < kPanelRows; ++r) {
-        float* acc = a.acc + m * a.ldacc + v * kPanelRows + r;
-        float s = a.load_acc ? *acc : 0.0f;
-        for (int64_t g = a.k0 / G; g < a.k1 / G; ++g) {
-          const uint8_t* cb = TileGroupCodes(a, panel, g);
-          float dot = 0.0f;
-          for (int64_t kk = 0; kk < G; ++kk) {
-            int level;
-            if (kInt4) {
-              const uint8_t byte = cb[(kk / 8) * 64 + r * 4 + (kk % 8) / 2];
-              level = ((kk & 1) ? byte >> 4 : byte & 0x0f) - 8;
-            } else {
-              level = cb[(kk / 4) * 64 + r * 4 + kk % 4] - 128;
-            }
-            dot = std::fma(static_cast<float>(level), Bf16ToF32(x[g * G + kk]), dot);
-          }
-          s = std::fma(dot, PanelScale(a, TileGroupScales(a, panel, g), r), s);
+    for (int64_t g = a.k0 / G; g < a.k1 / G; ++g) {
+      const uint8_t* cb = TileGroupCodes(a, panel, g);
+      float dot = 0.0f;
+      for (int64_t kk = 0; kk < G; ++kk) {
+        int level;
+        if (kInt4) {
+          const uint8_t byte = cb[(kk / 8) * 64 + r * 4 + (kk % 8) / 2];
+          level = ((kk & 1) ? byte >> 4 : byte & 0x0f) - 8;
+        } else {
+          level = cb[(kk / 4) * 64 + r * 4 + kk % 4] - 128;
         }
-        *acc = s;
+        dot = std::fma(static_cast<float>(level), Bf16ToF32(x[g * G + kk]), dot);
       }
+      s = std::fma(dot, PanelScale(a, TileGroupScales(a, panel, g), r), s);
     }
-  }
+    return s;
+  });
 }
 
 }  // namespace

@@ -33,6 +33,21 @@ inline int64_t A8MaxGroup(RtnScheme scheme) {
   return ((int64_t{1} << 31) - 1) / (int64_t{Info(scheme).bias} * 127);
 }
 
+// The scalar tiles' loop nest: for every (row m, panel v, panel row r) of the tile, the output's
+// chain continues from the stored partial sum (or +0) through chain(m, panel, r, s) -> s.
+template <typename Chain>
+inline void ForEachScalarOutput(const TileArgs& a, Chain&& chain) {
+  for (int m = 0; m < a.mr; ++m) {
+    for (int v = 0; v < a.nv; ++v) {
+      const uint8_t* panel = a.w + v * a.panel_bytes;
+      for (int r = 0; r < kPanelRows; ++r) {
+        float* acc = a.acc + m * a.ldacc + v * kPanelRows + r;
+        *acc = chain(m, panel, r, a.load_acc ? *acc : 0.0f);
+      }
+    }
+  }
+}
+
 // Scale of panel row r in a group header (f32, or the 16-bit scale as stored), for scalar tiles.
 inline float PanelScale(const TileArgs& a, const uint8_t* hdr, int r) {
   if (a.scale_dtype == DType::kF32) {
