@@ -292,6 +292,7 @@ void Matmul(const PackedWeight& w, const float* x, int64_t m, int64_t ldx, float
         }
       }
     }
+    if (kern.isa == Isa::kAmx) ReleaseAmxTiles();
   };
   const size_t panels = static_cast<size_t>(w.panels());
   // Waking the pool costs ~10-20 us; below ~256K multiply-adds (a few us of work) run inline.

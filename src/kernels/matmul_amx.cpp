@@ -82,11 +82,12 @@ inline void TileDotS8S8() {  // C[D] += A (s8) x B (s8) -> int32
 
 // Loads the tile shapes for a tile of rows0 + rows1 activation rows, A tiles of a_colsb bytes and
 // B tiles of b_rows rows. The configuration is per thread; it is reloaded only when it changes.
+thread_local int g_tile_config = -1;  // the key of this thread's loaded configuration; -1: none
+
 void ConfigureTiles(int rows0, int rows1, int a_colsb, int b_rows) {
-  thread_local int current = -1;
   const int key = rows0 | rows1 << 5 | a_colsb << 10 | b_rows << 17;
-  if (key == current) return;
-  current = key;
+  if (key == g_tile_config) return;
+  g_tile_config = key;
   alignas(64) TileConfig cfg;
   std::memset(&cfg, 0, sizeof cfg);
   cfg.palette = 1;
@@ -380,6 +381,12 @@ template <int MT, int NV> struct Rtn4A8Tile { static void Run(const TileArgs& a)
 constexpr int kA8MinM = 8;
 
 }  // namespace
+
+void ReleaseAmxTiles() {
+  if (g_tile_config < 0) return;
+  asm volatile("tilerelease" ::: "memory");
+  g_tile_config = -1;
+}
 
 const MatmulKernel kAmxKernels[5] = {
     {"bf16_bf16act_amx", WeightType::kBF16, ActType::kBF16, Isa::kAmx, true, true, kMrMax, kNvMax,

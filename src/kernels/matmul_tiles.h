@@ -76,6 +76,11 @@ inline int OverrideOr(int override_value, int kernel_default) {
   return override_value >= 0 ? override_value : kernel_default;
 }
 
+// Returns this thread's AMX tile state to its initial (unused) state, if an AMX tile ran on it.
+// Matmul calls it after AMX work: a thread holding tile data makes every context switch save and
+// restore 8 KiB more, and decode after a prefill would pay for it.
+void ReleaseAmxTiles();
+
 // The ISA-specific quantizers behind QuantizeActivationsA8 (bitwise equal to the scalar one).
 void QuantizeActivationsA8Avx512(const float* x, int64_t k, int64_t group, int64_t group_stride,
                                  bool permute8, A8Row out);
