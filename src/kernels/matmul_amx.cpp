@@ -1,12 +1,13 @@
-// AMX tiles (Isa::kAmx): TDPBF16PS for bf16 activations (dense BF16 and RTN weights) and TDPBSUD
-// for int8 activations (A8), on the panels the AVX-512 kernels already use. A register tile is up
-// to 32 rows x 2 panels: C[i][v] = tmm(2i + v) (16 rows x 16 f32/int32 each), A[i] = tmm(4 + i),
-// B[v] = tmm(6 + v).
+// AMX tiles (Isa::kAmx): TDPBF16PS for bf16 activations (dense BF16 and RTN weights) and
+// TDPBSUD / TDPBSSD for int8 activations (A8), on the panels the AVX-512 kernels already use. A
+// register tile is up to 32 rows x 2 panels: C[i][v] = tmm(2i + v) (16 rows x 16 f32/int32
+// each), A[i] = tmm(4 + i), B[v] = tmm(6 + v).
 //   BF16 panels: 16 consecutive 64-byte chunks (k-pairs) are exactly a B tile; no unpacking.
 //   RTN int8 A8 panels: 16 consecutive k-quad chunks are exactly a u8 B tile for TDPBSUD.
-//   RTN int4 panels: a chunk (8 k) becomes two s8 B rows of levels (low / high nibbles = k 0,2,4,6
-//     and 1,3,5,7, the order the A8 activations are permuted to; TDPBSSD), or, for bf16 activations, four bf16
-//     B rows (VPMULTISHIFTQB picks each k-pair's nibbles, VPERMW maps them to bf16 levels).
+//   RTN int4 panels: a chunk (8 k) becomes two s8 B rows of levels (low / high nibbles = k
+//     0,2,4,6 and 1,3,5,7, the order the A8 activations are permuted to; TDPBSSD), or, for bf16
+//     activations, four bf16 B rows (VPMULTISHIFTQB picks each k-pair's nibbles, VPERMW maps them
+//     to bf16 levels).
 //   RTN int8 with bf16 activations: each k-quad chunk becomes two bf16 B rows via f32.
 // Unpacked B tiles go to a per-thread scratch; when more m-tiles follow over the same weight
 // block they reuse it (TileArgs::more_m_tiles) instead of unpacking again.
@@ -34,7 +35,6 @@
 #else
 #pragma GCC target("avx512f,avx512bw,avx512vl,avx512vbmi,avx512vnni,avx512bf16,avx2,fma,f16c")
 #endif
-#define RTNQ_TARGET_AMX
 
 namespace rtnq {
 namespace {
@@ -138,14 +138,14 @@ inline void LoadA(const void* base, int64_t stride_bytes, int64_t second_tile_of
   if constexpr (MT == 2) TileLoad<5>(static_cast<const uint8_t*>(base) + second_tile_offset, stride_bytes);
 }
 
-RTNQ_TARGET_AMX inline __m512 LoadScales16(DType dtype, const uint8_t* hdr) {
+inline __m512 LoadScales16(DType dtype, const uint8_t* hdr) {
   if (dtype == DType::kF32) return _mm512_load_ps(reinterpret_cast<const float*>(hdr));
   const __m256i half = _mm256_load_si256(reinterpret_cast<const __m256i*>(hdr));
   if (dtype == DType::kF16) return _mm512_cvtph_ps(half);
   return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(half), 16));
 }
 
-RTNQ_TARGET_AMX void ZeroAcc(const TileArgs& a) {
+void ZeroAcc(const TileArgs& a) {
   for (int m = 0; m < a.mr; ++m)
     for (int v = 0; v < a.nv; ++v) _mm512_storeu_ps(a.acc + m * a.ldacc + v * 16, _mm512_setzero_ps());
 }
@@ -155,7 +155,7 @@ RTNQ_TARGET_AMX void ZeroAcc(const TileArgs& a) {
 // `chunks` int4 chunks (8 k each) -> 2 * chunks s8 rows of levels (code - 8): low nibbles (k
 // 0,2,4,6), then high (1,3,5,7). Signed levels make TDPBSSD's sums the exact dot directly, so
 // the per-row epilogue needs no "- bias * sum(q)" (the same integer as the VNNI tile's).
-RTNQ_TARGET_AMX inline void UnpackInt4S8(const uint8_t* codes, int chunks, uint8_t* out) {
+inline void UnpackInt4S8(const uint8_t* codes, int chunks, uint8_t* out) {
   const __m512i nibble = _mm512_set1_epi8(0x0f), eight = _mm512_set1_epi8(8);
   for (int c = 0; c < chunks; ++c) {
     const __m512i dw = _mm512_load_si512(codes + c * 64);
@@ -180,7 +180,7 @@ alignas(64) constexpr uint16_t kInt4LevelBf16[32] = {
 // 4 int4 chunks (32 k) -> one bf16 B tile: row 4c + p, dword lane n = (level k=8c+2p,
 // level k=8c+2p+1) of panel row n. VPMULTISHIFTQB moves nibble 2p of each dword to the low byte
 // of its low word and nibble 2p+1 to the low byte of its high word; VPERMW then looks up bf16.
-RTNQ_TARGET_AMX inline void UnpackInt4Bf16(const uint8_t* codes, uint8_t* out) {
+inline void UnpackInt4Bf16(const uint8_t* codes, uint8_t* out) {
   const __m512i table = _mm512_load_si512(kInt4LevelBf16);
   __m512i ctrl[4];
   for (int p = 0; p < 4; ++p) {
@@ -205,7 +205,7 @@ inline __m512i Bf16Pair(__m512i lo_f32, __m512i hi_f32) {
                                    _mm512_set1_epi32(static_cast<int>(0xffff0000u)), 0xF8);
 }
 
-RTNQ_TARGET_AMX inline void UnpackInt8Bf16(const uint8_t* codes, uint8_t* out) {
+inline void UnpackInt8Bf16(const uint8_t* codes, uint8_t* out) {
   const __m512i flip = _mm512_set1_epi32(static_cast<int>(0x80808080u));
   for (int c = 0; c < 8; ++c) {
     const __m512i x = _mm512_xor_si512(_mm512_load_si512(codes + c * 64), flip);  // signed levels
@@ -221,7 +221,7 @@ RTNQ_TARGET_AMX inline void UnpackInt8Bf16(const uint8_t* codes, uint8_t* out) {
 // --- dense BF16 x bf16 activations ------------------------------------------------------------
 
 template <int MT, int NV>
-RTNQ_TARGET_AMX void TileBf16Amx(const TileArgs& a) {
+void TileBf16Amx(const TileArgs& a) {
   const int rows0 = std::min(a.mr, 16), rows1 = a.mr - rows0;
   ConfigureTiles(rows0, rows1, 64, 16);
   const int64_t ldacc_bytes = a.ldacc * 4, ldx_bytes = a.ldxbf * 2;
@@ -249,7 +249,7 @@ RTNQ_TARGET_AMX void TileBf16Amx(const TileArgs& a) {
 // Per group: restart the C tiles, run `steps` k-steps (A from `load_a(g, s)`, B tile v from
 // `b_tile(v, g, s)`, which unpacks into `slot` when asked to), then `epilogue(i, v, g)`.
 template <int MT, int NV, Dot kDot, typename LoadAFn, typename UnpackFn, typename EpilogueFn>
-RTNQ_TARGET_AMX void GroupLoop(const TileArgs& a, int64_t steps, bool direct_b, LoadAFn&& load_a,
+void GroupLoop(const TileArgs& a, int64_t steps, bool direct_b, LoadAFn&& load_a,
                                UnpackFn&& unpack, EpilogueFn&& epilogue) {
   const int64_t G = a.group, g0 = a.k0 / G, g1 = a.k1 / G;
   const bool reuse = a.more_m_tiles;
@@ -295,7 +295,7 @@ RTNQ_TARGET_AMX void GroupLoop(const TileArgs& a, int64_t steps, bool direct_b, 
 // --- RTN x bf16 activations -------------------------------------------------------------------
 
 template <int MT, int NV, bool kInt4>
-RTNQ_TARGET_AMX void TileRtnBf16Amx(const TileArgs& a) {
+void TileRtnBf16Amx(const TileArgs& a) {
   const int rows0 = std::min(a.mr, 16), rows1 = a.mr - rows0;
   ConfigureTiles(rows0, rows1, 64, 16);
   if (!a.load_acc) ZeroAcc(a);
@@ -323,7 +323,7 @@ RTNQ_TARGET_AMX void TileRtnBf16Amx(const TileArgs& a) {
 // --- RTN x int8 activations (A8) ----------------------------------------------------------------
 
 template <int MT, int NV, bool kInt4>
-RTNQ_TARGET_AMX void TileA8Amx(const TileArgs& a) {
+void TileA8Amx(const TileArgs& a) {
   const int rows0 = std::min(a.mr, 16), rows1 = a.mr - rows0;
   const int64_t G = a.group;
   const int kt = G % 64 == 0 ? 64 : 32;  // k per TDPBSUD step
