@@ -102,8 +102,8 @@ class PackedWeight {
                                    ActType act = ActType::kF32, Isa isa = SelectedIsa());
   // Packs an RTN matrix in the canonical layout of format/rtn_format.h (codes [n][k] or
   // [n][k/2] bytes, scales [n][k/G] of format.scale_dtype); scales become f32 in the panels,
-  // except with kInt8 activations, whose panels keep bf16/f16 scales as given. The panel layout
-  // depends on `act` (int8 codes with kInt8 activations are k-quads).
+  // except with kInt8 or kBF16 activations, whose panels keep bf16/f16 scales as given. The panel
+  // layout depends on `act` (int8 codes with kInt8 or kBF16 activations are k-quads).
   static Result<PackedWeight> Pack(const RtnFormat& format, const uint8_t* codes,
                                    const uint8_t* scales, int64_t n, int64_t k, ActType act,
                                    Isa isa = SelectedIsa());
