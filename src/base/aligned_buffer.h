@@ -1,16 +1,17 @@
 // A heap buffer aligned to 64 bytes (one cache line, one zmm register) for weights and
-// activations that SIMD kernels read. Buffers of 32 MiB and more are mapped on their own, starting
+// activations that SIMD kernels read. Buffers of 2 MiB and more are mapped on their own, starting
 // on a 2 MiB boundary, and asked to use transparent huge pages: packing a 1 GB weight then takes
 // ~500 page faults instead of ~260,000, and decode's weight streams need far fewer TLB entries.
 // The mapping ends at the buffer's last 4 KiB page, so only whole 2 MiB pieces become huge pages
 // and resident memory is not rounded up to 2 MiB per buffer.
-// Why not smaller buffers too: on the dev VM (virtio-balloon free page reporting of 8 MiB blocks)
-// a fresh huge page often has to be faulted in by the host first: first touch measured 0.3-5.7 s
-// per GiB against 0.6-0.9 s with 4 KiB pages, and huge pages for every buffer >= 2 MiB made a
-// 1B-model RTN-8 load 1.8x slower (1.9 vs 1.05 CPU-s), while >= 32 MiB was the fastest setting.
-// RTNQ_HUGE_PAGES=0 drops the request altogether: there, on 8B shapes, RTN-8 quantize-while-load
-// took 0.9-1.8 s instead of 3.3-3.6 s (6 layers, page cache warm, one thread) and the full 8B at
-// two threads 6.3 s instead of 8.4 s; a 1B RTN-4 load was ~10% faster with huge pages.
+// Why 2 MiB and not 32 MiB (the threshold until 2026-12): Llama-3.2-1B's RTN-4 layer weights are
+// 2-16.5 MiB each; in 4 KiB pages (malloc's mmap) the two-thread decode ran at 85-88% of the
+// memory-bound limit, in huge pages at 95-101% (three runs each, side by side). The cost is at
+// load, where a fresh huge page on the dev VM sometimes has to be faulted in by the host first
+// (earlier sessions measured first touch at 0.3-5.7 s/GiB with huge pages against 0.6-0.9 s with
+// 4 KiB pages); on the day of the change both were 0.41-0.46 s/GiB and the 1B and 8B-shaped
+// quantize-while-load rates did not move beyond their noise. RTNQ_HUGE_PAGES=0 drops the request
+// altogether (on such a host day it made an 8B-shaped RTN-8 load 1.3-2x faster).
 #pragma once
 
 #include <sys/mman.h>
@@ -26,7 +27,7 @@ namespace rtnq {
 class AlignedBuffer {
  public:
   // Buffers at least this large get their own huge-page mapping.
-  static constexpr size_t kHugeThreshold = size_t{32} << 20;
+  static constexpr size_t kHugeThreshold = size_t{2} << 20;
 
   AlignedBuffer() = default;
   // Contents are unspecified (zero for mapped buffers, whatever malloc returns otherwise).

@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "kernels/exp_avx512.h"
+
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #pragma GCC diagnostic ignored "-Wuninitialized"
 
@@ -13,12 +15,12 @@
 namespace rtnq {
 namespace {
 
-void RowScalar(const float* q, const float* kt, int64_t ldk, const float* v, int64_t ldv,
-               int64_t hd, int64_t n, float scale, float* s, float* out) {
+void RowScalar(const float* q, const float* kt, const float* v, int64_t ldv, int64_t hd, int64_t n,
+               float scale, float* s, float* out) {
   float max_s = -INFINITY;
   for (int64_t p = 0; p < n; ++p) {
     float acc = 0.0f;
-    for (int64_t d = 0; d < hd; ++d) acc = std::fma(q[d], kt[d * ldk + p], acc);
+    for (int64_t d = 0; d < hd; ++d) acc = std::fma(q[d], kt[KeyOffset(p, d, hd)], acc);
     s[p] = acc * scale;
     max_s = std::max(max_s, s[p]);
   }
@@ -32,40 +34,37 @@ void RowScalar(const float* q, const float* kt, int64_t ldk, const float* v, int
   }
 }
 
-// exp(x) for x <= 0 (Cephes expf: x = k ln2 + r, |r| <= ln2/2, degree-6 polynomial, then
-// scaled by 2^k with VSCALEFPS). Inputs below -87.3 give ~1e-38 instead of a subnormal or 0,
-// which a softmax sum >= 1 cannot notice.
-RTNQ_TARGET_AVX512 inline __m512 ExpNonPositive(__m512 x) {
-  x = _mm512_max_ps(x, _mm512_set1_ps(-87.3f));
-  const __m512 k = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
-                                        _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  __m512 r = _mm512_fnmadd_ps(k, _mm512_set1_ps(0.693359375f), x);
-  r = _mm512_fnmadd_ps(k, _mm512_set1_ps(-2.12194440e-4f), r);
-  __m512 p = _mm512_set1_ps(1.9875691500e-4f);
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
-  const __m512 r2 = _mm512_mul_ps(r, r);
-  const __m512 e = _mm512_add_ps(_mm512_fmadd_ps(p, r2, r), _mm512_set1_ps(1.0f));
-  return _mm512_scalef_ps(e, k);
-}
-
 RTNQ_TARGET_AVX512 inline __mmask16 TailMask(int64_t left) {
   return left >= 16 ? static_cast<__mmask16>(0xffff) : static_cast<__mmask16>((1u << left) - 1);
 }
 
-RTNQ_TARGET_AVX512 void RowAvx512(const float* q, const float* kt, int64_t ldk, const float* v,
-                                  int64_t ldv, int64_t hd, int64_t n, float scale, float* s,
-                                  float* out) {
+RTNQ_TARGET_AVX512 void RowAvx512(const float* q, const float* kt, const float* v, int64_t ldv,
+                                  int64_t hd, int64_t n, float scale, float* s, float* out) {
   const __m512 vscale = _mm512_set1_ps(scale);
   __m512 vmax = _mm512_set1_ps(-INFINITY);
-  for (int64_t p0 = 0; p0 < n; p0 += 16) {
+  // Scores, a whole key block per pass: four independent FMA chains instead of one latency-bound
+  // chain (each position still sums over ascending d from +0).
+  static_assert(kKeyBlock == 64, "the block loop below holds 64 positions in 4 zmm");
+  int64_t p0 = 0;
+  for (; p0 + kKeyBlock <= n; p0 += kKeyBlock) {
+    const float* block = kt + p0 * hd;
+    __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
+    for (int64_t d = 0; d < hd; ++d) {
+      const __m512 qd = _mm512_set1_ps(q[d]);
+      for (int c = 0; c < 4; ++c) acc[c] = _mm512_fmadd_ps(qd, _mm512_loadu_ps(block + d * kKeyBlock + 16 * c), acc[c]);
+    }
+    for (int c = 0; c < 4; ++c) {
+      acc[c] = _mm512_mul_ps(acc[c], vscale);
+      _mm512_storeu_ps(s + p0 + 16 * c, acc[c]);
+      vmax = _mm512_max_ps(vmax, acc[c]);
+    }
+  }
+  for (; p0 < n; p0 += 16) {  // the last, partial block
     const __mmask16 mask = TailMask(n - p0);
+    const float* keys = kt + KeyOffset(p0, 0, hd);
     __m512 acc = _mm512_setzero_ps();
     for (int64_t d = 0; d < hd; ++d)
-      acc = _mm512_fmadd_ps(_mm512_set1_ps(q[d]), _mm512_maskz_loadu_ps(mask, kt + d * ldk + p0), acc);
+      acc = _mm512_fmadd_ps(_mm512_set1_ps(q[d]), _mm512_maskz_loadu_ps(mask, keys + d * kKeyBlock), acc);
     acc = _mm512_mul_ps(acc, vscale);
     _mm512_storeu_ps(s + p0, acc);
     vmax = _mm512_mask_max_ps(vmax, mask, vmax, acc);

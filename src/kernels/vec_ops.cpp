@@ -2,6 +2,10 @@
 
 #include <immintrin.h>
 
+#include <cmath>
+
+#include "kernels/exp_avx512.h"
+
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #pragma GCC diagnostic ignored "-Wuninitialized"
 
@@ -15,6 +19,10 @@ float DotScalar(const float* a, const float* b, int64_t n) {
 }
 void AxpyScalar(float alpha, const float* x, float* y, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] += alpha * x[i];
+}
+
+void SiluMulScalar(const float* gate, const float* up, float* out, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) out[i] = (gate[i] / (1.0f + std::exp(-gate[i]))) * up[i];
 }
 
 __attribute__((target("avx2,fma"))) float DotAvx2(const float* a, const float* b, int64_t n) {
@@ -70,9 +78,24 @@ __attribute__((target("avx512f,avx512vl,fma"))) void AxpyAvx512(float alpha, con
   }
 }
 
-const VecOps kScalar{DotScalar, AxpyScalar, Isa::kScalar};
-const VecOps kAvx2{DotAvx2, AxpyAvx2, Isa::kAvx2};
-const VecOps kAvx512{DotAvx512, AxpyAvx512, Isa::kAvx512};
+// gate / (1 + exp(-gate)) from e = exp(-|gate|) <= 1, which cannot overflow: gate / (1 + e)
+// for gate >= 0, gate * e / (1 + e) below.
+__attribute__((target("avx512f,avx512vl,fma"))) void SiluMulAvx512(const float* gate, const float* up, float* out,
+                                                                   int64_t n) {
+  const __m512 one = _mm512_set1_ps(1.0f);
+  for (int64_t i = 0; i < n; i += 16) {
+    const __mmask16 mask = n - i >= 16 ? static_cast<__mmask16>(0xffff) : static_cast<__mmask16>((1u << (n - i)) - 1);
+    const __m512 g = _mm512_maskz_loadu_ps(mask, gate + i);
+    const __m512 e = ExpNonPositive(_mm512_sub_ps(_mm512_setzero_ps(), _mm512_abs_ps(g)));
+    const __mmask16 negative = _mm512_cmp_ps_mask(g, _mm512_setzero_ps(), _CMP_LT_OQ);
+    const __m512 silu = _mm512_div_ps(_mm512_mask_mul_ps(g, negative, g, e), _mm512_add_ps(one, e));
+    _mm512_mask_storeu_ps(out + i, mask, _mm512_mul_ps(silu, _mm512_maskz_loadu_ps(mask, up + i)));
+  }
+}
+
+const VecOps kScalar{DotScalar, AxpyScalar, SiluMulScalar, Isa::kScalar};
+const VecOps kAvx2{DotAvx2, AxpyAvx2, SiluMulScalar, Isa::kAvx2};
+const VecOps kAvx512{DotAvx512, AxpyAvx512, SiluMulAvx512, Isa::kAvx512};
 
 }  // namespace
 

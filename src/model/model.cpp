@@ -10,11 +10,13 @@
 #include <cstring>
 
 #include "arch/tensor_role.h"
+#include "base/aligned_buffer.h"
 #include "base/half.h"
 #include "base/thread_pool.h"
 #include "base/timer.h"
 #include "kernels/matmul.h"
 #include "kernels/attention.h"
+#include "kernels/vec_ops.h"
 #include "model/rope.h"
 #include "model/weight_loader.h"
 
@@ -56,12 +58,14 @@ class LlamaModel final : public Model {
   void CopySequence(int src, int dst, int n) override {
     if (src < 0 || src >= max_seqs_ || dst < 0 || dst >= max_seqs_) return;
     n = std::clamp(n, 0, lengths_[src]);
-    if (src != dst) {
-      const size_t bytes = static_cast<size_t>(n) * kv_dim_ * sizeof(float);
+    if (src != dst && n > 0) {
+      const int64_t hd = config_.head_dim;
+      const size_t key_bytes = static_cast<size_t>((n + kKeyBlock - 1) / kKeyBlock * kKeyBlock * hd) * sizeof(float);
       for (int l = 0; l < config_.num_layers; ++l) {
-        for (int64_t row = 0; row < kv_dim_; ++row)  // (kv head, dim) rows of the key cache
-          std::memmove(KT(l, dst) + row * max_ctx_, KT(l, src) + row * max_ctx_, n * sizeof(float));
-        std::memmove(VRow(l, dst, 0), VRow(l, src, 0), bytes);
+        for (int64_t h = 0; h < config_.num_kv_heads; ++h) {
+          std::memmove(Keys(l, dst, h), Keys(l, src, h), key_bytes);  // whole blocks
+          std::memmove(Values(l, dst, h), Values(l, src, h), static_cast<size_t>(n * hd) * sizeof(float));
+        }
       }
     }
     lengths_[dst] = n;
@@ -85,13 +89,17 @@ class LlamaModel final : public Model {
 
  private:
   const PackedWeight& lm_head() const { return config_.tie_word_embeddings ? embed_ : lm_head_; }
-  // Keys are cached transposed: element (kv head h, dim d, position p) at
-  // KT(layer, seq)[(h * head_dim + d) * max_ctx + p], so attention reads positions contiguously.
-  float* KT(int layer, int seq) {
-    return k_cache_.data() + (static_cast<size_t>(layer) * max_seqs_ + seq) * max_ctx_ * kv_dim_;
+  // The cache holds, per (layer, sequence, kv head), that head's keys transposed in blocks of
+  // kKeyBlock positions (kernels/attention.h: KeyOffset) and its values as rows of head_dim:
+  // attention reads one contiguous run of each.
+  size_t HeadSlot(int layer, int seq, int64_t kv_head) const {
+    return ((static_cast<size_t>(layer) * max_seqs_ + seq) * config_.num_kv_heads + kv_head);
   }
-  float* VRow(int layer, int seq, int pos) {
-    return v_cache_.data() + ((static_cast<size_t>(layer) * max_seqs_ + seq) * max_ctx_ + pos) * kv_dim_;
+  float* Keys(int layer, int seq, int64_t kv_head) {
+    return k_cache_.as<float>() + HeadSlot(layer, seq, kv_head) * key_ctx_ * config_.head_dim;
+  }
+  float* Values(int layer, int seq, int64_t kv_head) {
+    return v_cache_.as<float>() + HeadSlot(layer, seq, kv_head) * max_ctx_ * config_.head_dim;
   }
   void Attention(int layer, std::span<const BatchItem> batch, const std::vector<int>& pos,
                  const float* qkv, int64_t ldqkv, float* out);
@@ -99,12 +107,13 @@ class LlamaModel final : public Model {
   ModelConfig config_;
   std::unique_ptr<ThreadPool> pool_;
   int max_seqs_ = 1, max_ctx_ = 0;
+  int64_t key_ctx_ = 0;  // max_ctx_ rounded up to whole key blocks
   int64_t q_dim_ = 0, kv_dim_ = 0;
   PackedWeight embed_, lm_head_;
   std::vector<float> final_norm_;
   std::vector<Layer> layers_;
   RopeTable rope_;
-  std::vector<float> k_cache_, v_cache_;
+  AlignedBuffer k_cache_, v_cache_;  // huge pages when large (base/aligned_buffer.h)
   std::vector<int> lengths_;
   LoadStats load_stats_;
   // Scratch, grown on demand.
@@ -157,9 +166,12 @@ Status LlamaModel::Init(const Checkpoint& ck, const ModelOptions& options) {
   load_stats_ = loader.stats();
   load_stats_.seconds = timer.Seconds();
   rope_ = BuildRopeTable(config_, max_ctx_);
-  const size_t cache = static_cast<size_t>(config_.num_layers) * max_seqs_ * max_ctx_ * kv_dim_;
-  k_cache_.assign(cache, 0.0f);
-  v_cache_.assign(cache, 0.0f);
+  key_ctx_ = (max_ctx_ + kKeyBlock - 1) / kKeyBlock * kKeyBlock;
+  const size_t slots = static_cast<size_t>(config_.num_layers) * max_seqs_ * config_.num_kv_heads;
+  k_cache_ = AlignedBuffer(slots * key_ctx_ * config_.head_dim * sizeof(float));
+  v_cache_ = AlignedBuffer(slots * max_ctx_ * config_.head_dim * sizeof(float));
+  std::memset(k_cache_.data(), 0, k_cache_.size());
+  std::memset(v_cache_.data(), 0, v_cache_.size());
   lengths_.assign(static_cast<size_t>(max_seqs_), 0);
   return Status::Ok();
 }
@@ -180,9 +192,8 @@ void LlamaModel::Attention(int layer, std::span<const BatchItem> batch, const st
       const size_t i = job / nh;
       const int64_t head = static_cast<int64_t>(job % nh), kvh = head / group;
       const int seq = batch[i].seq;
-      kernel.row(qkv + i * ldqkv + head * hd, KT(layer, seq) + kvh * hd * max_ctx_, max_ctx_,
-                 VRow(layer, seq, 0) + kvh * hd, kv_dim_, hd, pos[i] + 1, scale, s,
-                 out + i * q_dim_ + head * hd);
+      kernel.row(qkv + i * ldqkv + head * hd, Keys(layer, seq, kvh), Values(layer, seq, kvh), hd, hd,
+                 pos[i] + 1, scale, s, out + i * q_dim_ + head * hd);
     }
   };
   // ~2 multiply-adds per (position, dim): below ~64K of them the pool costs more than it saves.
@@ -240,9 +251,11 @@ Status LlamaModel::Forward(std::span<const BatchItem> batch, float* logits) {
       float* k = q + q_dim_;
       for (int64_t hh = 0; hh < config_.num_heads; ++hh) ApplyRope(rope_, pos[i], q + hh * hd, hd);
       for (int64_t hh = 0; hh < config_.num_kv_heads; ++hh) ApplyRope(rope_, pos[i], k + hh * hd, hd);
-      float* kt = KT(l, batch[i].seq) + pos[i];
-      for (int64_t row = 0; row < kv_dim_; ++row) kt[row * max_ctx_] = k[row];
-      std::memcpy(VRow(l, batch[i].seq, pos[i]), k + kv_dim_, kv_dim_ * sizeof(float));
+      for (int64_t kvh = 0; kvh < config_.num_kv_heads; ++kvh) {
+        float* keys = Keys(l, batch[i].seq, kvh) + KeyOffset(pos[i], 0, hd);
+        for (int64_t d = 0; d < hd; ++d) keys[d * kKeyBlock] = k[kvh * hd + d];
+        std::memcpy(Values(l, batch[i].seq, kvh) + pos[i] * hd, k + kv_dim_ + kvh * hd, hd * sizeof(float));
+      }
     }
     Attention(l, batch, pos, qkv, ldqkv, att);
     Matmul(L.o, att, m, q_dim_, h, hidden, nullptr, pool);
@@ -251,9 +264,7 @@ Status LlamaModel::Forward(std::span<const BatchItem> batch, float* logits) {
     L.gate_up.Run(h, m, hidden, gu, 2 * inter, nullptr, pool);
     for (int64_t i = 0; i < m; ++i) {
       const float* g = gu + i * 2 * inter;
-      const float* u = g + inter;
-      float* a = act + i * inter;
-      for (int64_t j = 0; j < inter; ++j) a[j] = (g[j] / (1.0f + std::exp(-g[j]))) * u[j];
+      DefaultVecOps().silu_mul(g, g + inter, act + i * inter, inter);
     }
     Matmul(L.down, act, m, inter, h, hidden, nullptr, pool);
     for (int64_t j = 0; j < m * hidden; ++j) x[j] += h[j];

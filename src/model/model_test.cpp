@@ -288,24 +288,29 @@ TEST_P(ModelShapes, BatchedDecodeOfThreeSequencesEqualsEachAlone) {
 
 INSTANTIATE_TEST_SUITE_P(Tiny, ModelShapes, ::testing::Values("tiny-llama3", "tiny-qwen2"));
 
+// Prefixes inside the first key block and past it (kernels/attention.h: 64 positions a block).
 TEST(Model, CopyAndTruncateSequenceReuseThePrefix) {
   const ModelConfig c = *KnownShape("tiny-llama3");
   auto t = MakeTiny(c, DType::kBF16, 14);
   const int V = static_cast<int>(c.vocab_size);
-  auto m = LoadOrDie(t->ck, {WeightPrecision::kAsStored, 2, 2, 32});
-  const auto tokens = RandomTokens(12, V, 5);
-  const auto full = RunPrompt(*m, 0, tokens);
-  m->CopySequence(0, 1, 7);
-  EXPECT_EQ(m->SequenceLength(1), 7);
-  const auto tail = RunPrompt(*m, 1, std::vector<int32_t>(tokens.begin() + 7, tokens.end()));
-  EXPECT_EQ(std::memcmp(tail.data(), &full[7 * V], tail.size() * 4), 0);
-  m->TruncateSequence(0, 4);
-  EXPECT_EQ(m->SequenceLength(0), 4);
-  const auto redo = RunPrompt(*m, 0, std::vector<int32_t>(tokens.begin() + 4, tokens.end()));
-  EXPECT_EQ(std::memcmp(redo.data(), &full[4 * V], redo.size() * 4), 0);
-  m->ClearSequence(0);
-  EXPECT_EQ(m->SequenceLength(0), 0);
-  EXPECT_EQ(std::memcmp(RunPrompt(*m, 0, tokens).data(), full.data(), full.size() * 4), 0);
+  auto m = LoadOrDie(t->ck, {WeightPrecision::kAsStored, 2, 2, 96});
+  const auto tokens = RandomTokens(80, V, 5);
+  for (int prefix : {7, 70}) {
+    SCOPED_TRACE(prefix);
+    m->ClearSequence(0);
+    const auto full = RunPrompt(*m, 0, tokens);
+    m->CopySequence(0, 1, prefix);
+    EXPECT_EQ(m->SequenceLength(1), prefix);
+    const auto tail = RunPrompt(*m, 1, std::vector<int32_t>(tokens.begin() + prefix, tokens.end()));
+    EXPECT_EQ(std::memcmp(tail.data(), &full[static_cast<size_t>(prefix) * V], tail.size() * 4), 0);
+    m->TruncateSequence(0, prefix - 3);
+    EXPECT_EQ(m->SequenceLength(0), prefix - 3);
+    const auto redo = RunPrompt(*m, 0, std::vector<int32_t>(tokens.begin() + prefix - 3, tokens.end()));
+    EXPECT_EQ(std::memcmp(redo.data(), &full[static_cast<size_t>(prefix - 3) * V], redo.size() * 4), 0);
+    m->ClearSequence(0);
+    EXPECT_EQ(m->SequenceLength(0), 0);
+    EXPECT_EQ(std::memcmp(RunPrompt(*m, 0, tokens).data(), full.data(), full.size() * 4), 0);
+  }
 }
 
 TEST(Model, Bf16PrecisionIsCloseToF32) {
