@@ -209,7 +209,7 @@ int main(int argc, char** argv) {
         for (int r = 0; r < reps; ++r) pct_bw.push_back(100.0 * static_cast<double>(w.bytes()) / times[vi][r] / rep_bw[r]);
         std::sort(pct_bw.begin(), pct_bw.end());
         nlohmann::json row = {{"k", k}, {"n", n}, {"m", m}, {"variant", variants[vi].label},
-                              {"kernel", w.kernel()->name}, {"ms", sec * 1e3}, {"weight_bytes", w.bytes()},
+                              {"kernel", w.KernelFor(m)->name}, {"ms", sec * 1e3}, {"weight_bytes", w.bytes()},
                               {"weight_gbps", gbps}, {"pct_dram_bw", 100.0 * gbps * 1e9 / bw},
                               {"pct_dram_bw_same_rep", bench::Median(pct_bw)},
                               {"pct_dram_bw_same_rep_min", pct_bw.front()},
@@ -220,7 +220,7 @@ int main(int argc, char** argv) {
         if (!json)
           std::printf("K=%-6lld N=%-6lld M=%-4lld %-16s %-22s %8.3f ms %6.1f GB/s (%5.1f%% DRAM; same rep %5.1f%% "
                       "[%.0f..%.0f]) %7.1f GOP/s  x%.2f vs %s [%.2f..%.2f]\n",
-                      (long long)k, (long long)n, (long long)m, variants[vi].label.c_str(), w.kernel()->name,
+                      (long long)k, (long long)n, (long long)m, variants[vi].label.c_str(), w.KernelFor(m)->name,
                       sec * 1e3, gbps, 100.0 * gbps * 1e9 / bw, bench::Median(pct_bw), pct_bw.front(),
                       pct_bw.back(), gops, ratio, variants[base].label.c_str(), ratios.front(),
                       ratios.back());

@@ -10,6 +10,7 @@
 #include <cstring>
 #include <utility>
 
+#include "kernels/avx512_inline.h"
 #include "kernels/matmul.h"
 #include "kernels/matmul_tiles.h"
 
@@ -81,13 +82,6 @@ RTNQ_TARGET_AVX512 inline __m512i BroadcastDword(const int8_t* p) {
 }
 
 // The 16 scales of a group header: f32, or bf16 / f16 widened exactly.
-RTNQ_TARGET_AVX512 inline __m512 LoadScales16(DType dtype, const uint8_t* hdr) {
-  if (dtype == DType::kF32) return _mm512_load_ps(reinterpret_cast<const float*>(hdr));
-  const __m256i half = _mm256_load_si256(reinterpret_cast<const __m256i*>(hdr));
-  if (dtype == DType::kF16) return _mm512_cvtph_ps(half);
-  return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(half), 16));
-}
-
 template <int MR, int NV, bool kInt4>
 RTNQ_TARGET_VNNI void TileA8(const TileArgs& a) {
   __m512 acc[MR][NV];

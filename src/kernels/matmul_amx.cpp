@@ -20,6 +20,7 @@
 #include <cstring>
 
 #include "base/aligned_buffer.h"
+#include "kernels/avx512_inline.h"
 #include "kernels/matmul.h"
 #include "kernels/matmul_tiles.h"
 
@@ -136,13 +137,6 @@ template <int MT>
 inline void LoadA(const void* base, int64_t stride_bytes, int64_t second_tile_offset) {
   TileLoad<4>(base, stride_bytes);
   if constexpr (MT == 2) TileLoad<5>(static_cast<const uint8_t*>(base) + second_tile_offset, stride_bytes);
-}
-
-inline __m512 LoadScales16(DType dtype, const uint8_t* hdr) {
-  if (dtype == DType::kF32) return _mm512_load_ps(reinterpret_cast<const float*>(hdr));
-  const __m256i half = _mm256_load_si256(reinterpret_cast<const __m256i*>(hdr));
-  if (dtype == DType::kF16) return _mm512_cvtph_ps(half);
-  return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(half), 16));
 }
 
 void ZeroAcc(const TileArgs& a) {

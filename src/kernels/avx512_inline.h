@@ -1,7 +1,12 @@
-// exp on 16 floats with AVX-512, shared by the attention softmax and the SwiGLU activation.
+// Small AVX-512 helpers shared by several kernel files. Each carries its own target attribute,
+// so it inlines into any caller compiled for AVX-512 (attributes or #pragma GCC target alike).
 #pragma once
 
 #include <immintrin.h>
+
+#include <cstdint>
+
+#include "format/dtype.h"
 
 namespace rtnq {
 
@@ -23,6 +28,15 @@ __attribute__((target("avx512f,avx512vl,fma"))) inline __m512 ExpNonPositive(__m
   const __m512 r2 = _mm512_mul_ps(r, r);
   const __m512 e = _mm512_add_ps(_mm512_fmadd_ps(p, r2, r), _mm512_set1_ps(1.0f));
   return _mm512_scalef_ps(e, k);
+}
+
+// 16 RTN group scales from a panel's scale header (16 fp32, or 16 f16/bf16 on 32 bytes; the
+// header is 64-byte aligned) as fp32.
+__attribute__((target("avx512f,avx512vl,f16c"))) inline __m512 LoadScales16(DType dtype, const uint8_t* hdr) {
+  if (dtype == DType::kF32) return _mm512_load_ps(reinterpret_cast<const float*>(hdr));
+  const __m256i half = _mm256_load_si256(reinterpret_cast<const __m256i*>(hdr));
+  if (dtype == DType::kF16) return _mm512_cvtph_ps(half);
+  return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(half), 16));
 }
 
 }  // namespace rtnq
