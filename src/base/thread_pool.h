@@ -4,9 +4,10 @@
 //
 // Idle workers spin for a short while (RTNQ_SPIN_US, default 100 us; 0 = sleep at once) before
 // they sleep on a condition variable, and the caller spins the same way for the workers to
-// finish: a decode step issues ~110 matmuls per token on Llama-3.2-1B, most of them 10-100 us
-// long, and waking a sleeping vCPU through a futex costs tens of microseconds on a VM. Spinning
-// is off when the pool has more threads than the machine has CPUs.
+// finish: a decode step issues 65-113 matmuls per token on Llama-3.2-1B (65 when q/k/v and
+// gate/up share a precision and are fused), most of them 10-500 us long, and waking a sleeping
+// vCPU through a futex costs tens of microseconds on a VM. Spinning is off when the pool has more
+// threads than the machine has CPUs.
 #pragma once
 
 #include <atomic>
