@@ -170,8 +170,9 @@ Status LlamaModel::Init(const Checkpoint& ck, const ModelOptions& options) {
   const size_t slots = static_cast<size_t>(config_.num_layers) * max_seqs_ * config_.num_kv_heads;
   k_cache_ = AlignedBuffer(slots * key_ctx_ * config_.head_dim * sizeof(float));
   v_cache_ = AlignedBuffer(slots * max_ctx_ * config_.head_dim * sizeof(float));
-  std::memset(k_cache_.data(), 0, k_cache_.size());
-  std::memset(v_cache_.data(), 0, v_cache_.size());
+  // Mapped buffers are zero and become resident only as the sequences grow into them.
+  if (!k_cache_.is_mapped()) std::memset(k_cache_.data(), 0, k_cache_.size());
+  if (!v_cache_.is_mapped()) std::memset(v_cache_.data(), 0, v_cache_.size());
   lengths_.assign(static_cast<size_t>(max_seqs_), 0);
   return Status::Ok();
 }
