@@ -34,10 +34,6 @@ void RowScalar(const float* q, const float* kt, const float* v, int64_t ldv, int
   }
 }
 
-RTNQ_TARGET_AVX512 inline __mmask16 TailMask(int64_t left) {
-  return left >= 16 ? static_cast<__mmask16>(0xffff) : static_cast<__mmask16>((1u << left) - 1);
-}
-
 RTNQ_TARGET_AVX512 void RowAvx512(const float* q, const float* kt, const float* v, int64_t ldv,
                                   int64_t hd, int64_t n, float scale, float* s, float* out) {
   const __m512 vscale = _mm512_set1_ps(scale);

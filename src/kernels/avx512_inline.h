@@ -1,5 +1,6 @@
-// Small AVX-512 helpers shared by several kernel files. Each carries its own target attribute,
-// so it inlines into any caller compiled for AVX-512 (attributes or #pragma GCC target alike).
+// Small AVX-512 helpers shared by several kernel files. The vector ones carry their own target
+// attribute, so they inline into any caller compiled for AVX-512 (attributes or #pragma GCC
+// target alike).
 #pragma once
 
 #include <immintrin.h>
@@ -9,6 +10,11 @@
 #include "format/dtype.h"
 
 namespace rtnq {
+
+// Mask of the first min(left, 16) lanes (left >= 1): one code path for full and tail vectors.
+inline __mmask16 TailMask(int64_t left) {
+  return left >= 16 ? static_cast<__mmask16>(0xffff) : static_cast<__mmask16>((1u << left) - 1);
+}
 
 // exp(x) for x <= 0 (Cephes expf: x = k ln2 + r, |r| <= ln2/2, degree-6 polynomial, then
 // scaled by 2^k with VSCALEFPS), within 2 ulp of std::exp. Inputs below -87.3 give ~1e-38

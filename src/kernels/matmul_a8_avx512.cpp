@@ -81,7 +81,6 @@ RTNQ_TARGET_AVX512 inline __m512i BroadcastDword(const int8_t* p) {
   return _mm512_set1_epi32(v);
 }
 
-// The 16 scales of a group header: f32, or bf16 / f16 widened exactly.
 template <int MR, int NV, bool kInt4>
 RTNQ_TARGET_VNNI void TileA8(const TileArgs& a) {
   __m512 acc[MR][NV];

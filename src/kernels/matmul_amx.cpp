@@ -243,8 +243,8 @@ void TileBf16Amx(const TileArgs& a) {
 // Per group: restart the C tiles, run `steps` k-steps (A from `load_a(g, s)`, B tile v from
 // `b_tile(v, g, s)`, which unpacks into `slot` when asked to), then `epilogue(i, v, g)`.
 template <int MT, int NV, Dot kDot, typename LoadAFn, typename UnpackFn, typename EpilogueFn>
-void GroupLoop(const TileArgs& a, int64_t steps, bool direct_b, LoadAFn&& load_a,
-                               UnpackFn&& unpack, EpilogueFn&& epilogue) {
+void GroupLoop(const TileArgs& a, int64_t steps, bool direct_b, LoadAFn&& load_a, UnpackFn&& unpack,
+               EpilogueFn&& epilogue) {
   const int64_t G = a.group, g0 = a.k0 / G, g1 = a.k1 / G;
   const bool reuse = a.more_m_tiles;
   uint8_t* scratch = direct_b ? nullptr
