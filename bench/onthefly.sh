@@ -46,8 +46,11 @@ if [[ " $parts " == *" disk "* ]]; then
 import json, sys
 r = json.loads(sys.stdin.read()); load = r["load"]; t = int(sys.argv[2])
 q = load["weight_bytes"]; peak = r["peak"]; src = load["source_bytes"]; secs = load["quantize_seconds"]; rate = load["gb_per_second"]
-print(f"--quant {sys.argv[1]:36s} peak RSS {peak/2**30:6.2f} GiB = {peak/q:5.3f} x quantized weights ({q/2**30:.2f} GiB); "
-      f"quantized {src/1e9:.1f} GB in {secs:.1f} s = {rate:.2f} GB/s on {t} threads ({rate/t:.2f} GB/s per core)")' "$quant" "$threads"
+mapped = load.get("mapped_bytes", 0); touch = load.get("first_touch_seconds", 0)
+print(f"--quant {sys.argv[1]:36s} peak RSS {peak/2**30:6.2f} GiB = {peak/q:5.3f} x the weights of the model ({q/2**30:.2f} GiB, "
+      f"{mapped/2**30:.2f} GiB of them read in place from the file); "
+      f"quantized {src/1e9:.1f} GB in {secs:.1f} s = {rate:.2f} GB/s on {t} threads ({rate/t:.2f} GB/s per core; "
+      f"{touch:.1f} s of it faulting in fresh memory)")' "$quant" "$threads"
   done
 fi
 
@@ -57,7 +60,7 @@ if [[ " $parts " == *" cached "* ]]; then
     "$rtnq" synth --shape llama-3.1-8b --layers "$layers" --seed 0 --dtype bf16 -o "$small" --progress
   fi
   echo "== $small (Llama-3.1-8B shapes, $layers layers), page cache warm (disk aside), $repeats runs each"
-  # The loads below include the first touch of the packed weights' fresh pages; on a VM that cost
+  # The loads below include the first touch of the fresh pages of the packed weights; on a VM that cost
   # varies with the host, so show it: 1 GiB of fresh anonymous memory, one write per 4 KiB page,
   # with 4 KiB pages and with MADV_HUGEPAGE (what rtnq asks for; see src/base/aligned_buffer.h).
   python3 - <<'PY'
@@ -85,12 +88,18 @@ PY
 import json, statistics, sys
 rows = [json.loads(l) for l in sys.stdin if l.strip()]
 t = int(sys.argv[2])
-rates = sorted(r["load"]["gb_per_second"] / t for r in rows)
+loads = [r["load"] for r in rows]
+rates = sorted(l["gb_per_second"] / t for l in loads)
+# The same rate without the time spent faulting in the fresh pages of the packed weights, and that
+# time per GiB of them (thread-seconds): on a VM it is mostly the host at work.
+quantizer = sorted(l["source_bytes"] / 1e9 / (l["quantize_seconds"] - l["first_touch_seconds"]) / t for l in loads)
+touch = sorted(l["first_touch_seconds"] * t / (l["quantized_bytes"] / 2**30) for l in loads)
 ratios = sorted(r["peak"] / r["load"]["weight_bytes"] for r in rows)
-src = rows[0]["load"]["source_bytes"]
+src = loads[0]["source_bytes"]
 print(f"--quant {sys.argv[1]:5s} {t} thread(s): {src/1e9:.2f} GB of bf16 quantized at {statistics.median(rates):.2f} GB/s "
-      f"per core (median; range {rates[0]:.2f}-{rates[-1]:.2f}); peak RSS {statistics.median(ratios):.3f} x "
-      f"quantized weights")' "$quant" "$t"
+      f"per core (median; range {rates[0]:.2f}-{rates[-1]:.2f}); without first touch {statistics.median(quantizer):.2f} "
+      f"({quantizer[0]:.2f}-{quantizer[-1]:.2f}); first touch {statistics.median(touch):.2f} s per GiB of packed weights "
+      f"({touch[0]:.2f}-{touch[-1]:.2f}); peak RSS {statistics.median(ratios):.3f} x the weights of the model")' "$quant" "$t"
     done
   done
 fi

@@ -88,7 +88,7 @@ class LlamaModel final : public Model {
   Status Init(const Checkpoint& ck, const ModelOptions& options);
 
  private:
-  const PackedWeight& lm_head() const { return config_.tie_word_embeddings ? embed_ : lm_head_; }
+  const PackedWeight& lm_head() const { return config_.tie_word_embeddings ? embed_.packed() : lm_head_; }
   // The cache holds, per (layer, sequence, kv head), that head's keys transposed in blocks of
   // kKeyBlock positions (kernels/attention.h: KeyOffset) and its values as rows of head_dim:
   // attention reads one contiguous run of each.
@@ -109,7 +109,8 @@ class LlamaModel final : public Model {
   int max_seqs_ = 1, max_ctx_ = 0;
   int64_t key_ctx_ = 0;  // max_ctx_ rounded up to whole key blocks
   int64_t q_dim_ = 0, kv_dim_ = 0;
-  PackedWeight embed_, lm_head_;
+  Embedding embed_;
+  PackedWeight lm_head_;
   std::vector<float> final_norm_;
   std::vector<Layer> layers_;
   RopeTable rope_;
@@ -134,7 +135,7 @@ Status LlamaModel::Init(const Checkpoint& ck, const ModelOptions& options) {
   kv_dim_ = config_.num_kv_heads * config_.head_dim;
   Timer timer;
   WeightLoader loader(ck, options, pool_.get());
-  RTNQ_ASSIGN_OR_RETURN(embed_, loader.LoadMatrix({TensorRole::kEmbed, -1}));
+  RTNQ_ASSIGN_OR_RETURN(embed_, loader.LoadEmbedding(config_.tie_word_embeddings));
   if (!config_.tie_word_embeddings) {
     RTNQ_ASSIGN_OR_RETURN(lm_head_, loader.LoadMatrix({TensorRole::kLmHead, -1}));
   }
@@ -242,7 +243,7 @@ Status LlamaModel::Forward(std::span<const BatchItem> batch, float* logits) {
   float *gu = gu_.data(), *act = act_.data();
   ThreadPool* pool = pool_.get();
 
-  for (int64_t i = 0; i < m; ++i) embed_.ExtractRow(batch[i].token, x + i * hidden);
+  for (int64_t i = 0; i < m; ++i) embed_.Row(batch[i].token, x + i * hidden);
   for (int l = 0; l < config_.num_layers; ++l) {
     const Layer& L = layers_[l];
     for (int64_t i = 0; i < m; ++i) RmsNorm(x + i * hidden, L.attn_norm.data(), eps, hidden, h + i * hidden);

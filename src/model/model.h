@@ -46,10 +46,16 @@ struct ModelOptions {
 struct LoadStats {
   double seconds = 0;
   double quantize_seconds = 0;
+  // Of quantize_seconds, the time spent faulting in the fresh pages the quantized tensors are
+  // packed into (summed over the threads, divided by their number): the kernel's zeroing and, on
+  // a VM, the host backing the memory (on the dev VM 0.5-2 s per GiB, against the quantizer's
+  // 6 GB/s of bf16 per core).
+  double first_touch_seconds = 0;
   int quantized_tensors = 0;
   uint64_t source_bytes = 0;     // checkpoint bytes of the quantized tensors
   uint64_t quantized_bytes = 0;  // their packed size in memory (codes + f32 scales)
-  uint64_t weight_bytes = 0;     // every packed matrix, quantized or not
+  uint64_t weight_bytes = 0;     // every weight matrix, quantized or not (mapped ones included)
+  uint64_t mapped_bytes = 0;     // of which read from the checkpoint's mapping, not copied
 };
 
 // One token to process: appended to sequence `seq` at position SequenceLength(seq) (items of the
@@ -62,6 +68,9 @@ struct BatchItem {
 
 class Model {
  public:
+  // The model may keep reading weights from the checkpoint (an untied embedding kept at its
+  // stored precision, model/embedding.h): it holds the checkpoint's mappings and owned buffers
+  // (Checkpoint::files, ::owned) alive; views into any other memory must outlive the model.
   static Result<std::unique_ptr<Model>> Load(const Checkpoint& checkpoint, const ModelOptions& options);
   virtual ~Model() = default;
 

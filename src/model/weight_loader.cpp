@@ -169,6 +169,40 @@ Result<PackedWeight> WeightLoader::LoadMatrix(const TensorId& id) {
   return std::move(lw.parts[0]);
 }
 
+namespace {
+
+DType TargetDType(WeightPrecision p, const Precision& plan,
+                  const std::vector<const TensorView*>& parts) {
+  if (plan.kind == Precision::Kind::kBF16) return DType::kBF16;
+  if (plan.kind == Precision::Kind::kF32 || plan.kind == Precision::Kind::kF16) return DType::kF32;
+  if (p == WeightPrecision::kF32) return DType::kF32;
+  if (p == WeightPrecision::kBF16) return DType::kBF16;
+  for (const TensorView* v : parts) {
+    if (v->dtype != DType::kBF16) return DType::kF32;
+  }
+  return DType::kBF16;
+}
+
+}  // namespace
+
+Result<Embedding> WeightLoader::LoadEmbedding(bool tied) {
+  const TensorId id{TensorRole::kEmbed, -1};
+  if (!tied) {
+    RTNQ_ASSIGN_OR_RETURN(const TensorView* v, Find(id));
+    const Precision p = EffectivePrecision(id);
+    // Loading decodes the stored rows exactly unless it rounds them to BF16 or quantizes them.
+    const DType target = TargetDType(options_.precision, p, {v});
+    if (!v->rtn && !p.IsQuantized() && v->rope_permuted_heads == 0 &&
+        (target == DType::kF32 || v->dtype == DType::kBF16)) {
+      stats_.weight_bytes += v->StoredBytes();
+      stats_.mapped_bytes += v->StoredBytes();
+      return Embedding(*v, ck_);
+    }
+  }
+  RTNQ_ASSIGN_OR_RETURN(PackedWeight w, LoadMatrix(id));
+  return Embedding(std::move(w));
+}
+
 Result<PackedWeight> WeightLoader::AllocateRtn(const std::vector<const TensorView*>& parts,
                                                const RtnFormat& f) const {
   const int64_t k = parts[0]->shape[1];
@@ -243,11 +277,13 @@ Status WeightLoader::QuantizeInto(const std::vector<RtnTarget>& targets) {
   std::atomic<bool> failed{false};
   std::mutex mu;
   Status error;
+  double prefault_thread_seconds = 0;
   // Each thread takes the next block until none are left: no thread idles while another still
   // has several tensors' worth of rows in a static share.
   pool_->ParallelFor(static_cast<size_t>(pool_->size()), 1, [&](size_t, size_t, int) {
     std::vector<float> row;
     std::vector<uint8_t> codes, scales;
+    double prefault_seconds = 0;
     for (size_t i = next.fetch_add(1); i < blocks.size() && !failed.load(); i = next.fetch_add(1)) {
       const Block& blk = blocks[i];
       Part& part = *blk.part;
@@ -256,7 +292,9 @@ Status WeightLoader::QuantizeInto(const std::vector<RtnTarget>& targets) {
       const RtnFormat& f = part.target->format;
       const int64_t k = v.shape[1];
       const TensorRows src(v);
+      const Timer prefault_timer;
       PrefaultPanels(w, part.row0 + blk.begin, part.row0 + blk.end);
+      prefault_seconds += prefault_timer.Seconds();
       if (part.copy) {
         for (int64_t r = blk.begin; r < blk.end; ++r) w.SetRtnRows(part.row0 + r, 1, src.Raw(r), src.ScaleRow(r));
       } else {
@@ -296,30 +334,17 @@ Status WeightLoader::QuantizeInto(const std::vector<RtnTarget>& targets) {
       // The thread that packs a part's last rows drops its file pages.
       if (part.rows_left.fetch_sub(blk.end - blk.begin) == blk.end - blk.begin) ReleaseSource(v);
     }
+    std::lock_guard<std::mutex> lock(mu);
+    prefault_thread_seconds += prefault_seconds;
   });
   if (!error.ok()) return error;
+  stats_.first_touch_seconds += prefault_thread_seconds / pool_->size();
   for (const Part& part : parts) {
     stats_.source_bytes += part.view->StoredBytes();
     if (!part.copy) ++stats_.quantized_tensors;
   }
   return Status();
 }
-
-namespace {
-
-DType TargetDType(WeightPrecision p, const Precision& plan,
-                  const std::vector<const TensorView*>& parts) {
-  if (plan.kind == Precision::Kind::kBF16) return DType::kBF16;
-  if (plan.kind == Precision::Kind::kF32 || plan.kind == Precision::Kind::kF16) return DType::kF32;
-  if (p == WeightPrecision::kF32) return DType::kF32;
-  if (p == WeightPrecision::kBF16) return DType::kBF16;
-  for (const TensorView* v : parts) {
-    if (v->dtype != DType::kBF16) return DType::kF32;
-  }
-  return DType::kBF16;
-}
-
-}  // namespace
 
 // Packs the row-concatenation of `parts` (all [*, K]) in the target dtype, un-permuting
 // interleaved-RoPE rows into HF order and decoding GGML block types / F16 to f32 first.

@@ -16,6 +16,7 @@
 #include "base/thread_pool.h"
 #include "io/checkpoint.h"
 #include "kernels/matmul.h"
+#include "model/embedding.h"
 #include "model/model.h"
 
 namespace rtnq {
@@ -42,6 +43,10 @@ class WeightLoader {
   // work queue. Same result as calling LoadLinear on each in turn.
   Result<std::vector<LinearWeights>> LoadLinears(const std::vector<std::vector<TensorId>>& linears);
   Result<PackedWeight> LoadMatrix(const TensorId& id);
+  // The token embedding: read from the checkpoint's mapping where that gives the rows loading
+  // would (model/embedding.h), else packed like any matrix. A `tied` embedding is also the
+  // lm_head, so it is always packed.
+  Result<Embedding> LoadEmbedding(bool tied);
 
   const LoadStats& stats() const { return stats_; }
 

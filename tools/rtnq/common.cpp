@@ -87,11 +87,12 @@ Result<std::unique_ptr<Model>> BuildModel(const Checkpoint& checkpoint, const Mo
 
 nlohmann::json QuantizationJson(const Model& model, const CompiledPlan* plan) {
   const LoadStats s = model.load_stats();
-  nlohmann::json j = {{"load_seconds", s.seconds}, {"weight_bytes", s.weight_bytes}};
+  nlohmann::json j = {{"load_seconds", s.seconds}, {"weight_bytes", s.weight_bytes}, {"mapped_bytes", s.mapped_bytes}};
   if (plan != nullptr) {
     j["bits_per_weight"] = plan->BitsPerWeight();
     j["quantized_tensors"] = s.quantized_tensors;
     j["quantize_seconds"] = s.quantize_seconds;
+    j["first_touch_seconds"] = s.first_touch_seconds;
     j["source_bytes"] = s.source_bytes;
     j["quantized_bytes"] = s.quantized_bytes;
     j["gb_per_second"] = s.quantize_seconds > 0 ? s.source_bytes / 1e9 / s.quantize_seconds : 0.0;
@@ -103,11 +104,15 @@ void ReportQuantization(const Model& model, const CompiledPlan* plan) {
   if (plan == nullptr) return;
   const LoadStats s = model.load_stats();
   std::fprintf(stderr,
-               "quantized %d tensors while loading: %.2f GB read in %.2f s (%.2f GB/s), %s in memory, "
-               "%.3f bits per weight\n",
+               "quantized %d tensors while loading: %.2f GB read in %.2f s (%.2f GB/s; %.2f s of it faulting "
+               "in fresh memory), %s of weights%s, %.3f bits per weight\n",
                s.quantized_tensors, s.source_bytes / 1e9, s.quantize_seconds,
-               s.quantize_seconds > 0 ? s.source_bytes / 1e9 / s.quantize_seconds : 0.0,
-               HumanBytes(static_cast<double>(s.weight_bytes)).c_str(), plan->BitsPerWeight());
+               s.quantize_seconds > 0 ? s.source_bytes / 1e9 / s.quantize_seconds : 0.0, s.first_touch_seconds,
+               HumanBytes(static_cast<double>(s.weight_bytes)).c_str(),
+               s.mapped_bytes > 0
+                   ? (" (" + HumanBytes(static_cast<double>(s.mapped_bytes)) + " of them read in place from the checkpoint)").c_str()
+                   : "",
+               plan->BitsPerWeight());
 }
 
 void Fail(const std::string& command, const Status& status) {
