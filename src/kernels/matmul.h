@@ -162,7 +162,8 @@ class PackedWeight {
 
  private:
   void ExtractRtnRow(int64_t r, float* out) const;
-  void SetRtnRowsInt8Quads(int64_t r0, int64_t rows, const uint8_t* codes);
+  // Codes laid out as k-quads (int8 for int8/bf16 activations, int4 of even-length groups).
+  void SetCodeQuads(int64_t r0, int64_t rows, const uint8_t* codes);
   int64_t n_ = 0, k_ = 0, k_padded_ = 0, panel_bytes_ = 0;
   DType dtype_ = DType::kF32;
   WeightType weight_type_ = WeightType::kF32;

@@ -130,9 +130,13 @@ void TransposeTile16Quads(const uint8_t* in, uint64_t stride, uint8_t* out) {
 
 }  // namespace
 
-// int8 codes for int8 activations: k-quads (64 bytes per 4 k, dword r = row r's 4 codes).
-void PackedWeight::SetRtnRowsInt8Quads(int64_t r0, int64_t rows, const uint8_t* codes) {
+// Codes kept as quads: each 64-byte line of a panel's group holds 4 code bytes of each of its 16
+// rows (dword r = row r's bytes 4j..4j+3): int8 codes for int8/bf16 activations (4 k per quad)
+// and int4 codes (8 k per quad, even k in the low nibble). Whole panels go through 16 x 16-byte
+// SIMD tiles (int4 needs an even K, so every group is whole bytes).
+void PackedWeight::SetCodeQuads(int64_t r0, int64_t rows, const uint8_t* codes) {
   const uint64_t code_row = rtn_.CodeBytes(1, k_);
+  const int64_t group_bytes = static_cast<int64_t>(rtn_.CodeBytes(1, group_));
   const int64_t groups = k_ / group_;
   for (int64_t i0 = 0; i0 < rows;) {
     const int64_t r = r0 + i0, rr0 = r % kPanelRows;
@@ -140,17 +144,17 @@ void PackedWeight::SetRtnRowsInt8Quads(int64_t r0, int64_t rows, const uint8_t* 
     uint8_t* panel = data_.as<uint8_t>() + (r / kPanelRows) * panel_bytes_;
     for (int64_t g = 0; g < groups; ++g) {
       uint8_t* cb = panel + GroupCodeOffset(g);
-      const uint8_t* src = codes + i0 * code_row + g * group_;
-      int64_t kk = 0;
-      if (n == kPanelRows) {  // whole panel: SIMD tiles of 16 k
-        for (; kk + 16 <= group_; kk += 16) TransposeTile16Quads(src + kk, code_row, cb + kk * 16);
+      const uint8_t* src = codes + i0 * code_row + g * group_bytes;
+      int64_t b0 = 0;
+      if (n == kPanelRows) {  // whole panel: SIMD tiles of 16 bytes per row
+        for (; b0 + 16 <= group_bytes; b0 += 16) TransposeTile16Quads(src + b0, code_row, cb + b0 * 16);
       }
       for (int64_t i = 0; i < n; ++i) {
         uint8_t* dst = cb + (rr0 + i) * 4;
         const uint8_t* s_row = src + i * code_row;
-        int64_t c = kk;
-        for (; c + 4 <= group_; c += 4) std::memcpy(dst + c * 16, s_row + c, 4);
-        for (; c < group_; ++c) dst[(c / 4) * 64 + c % 4] = s_row[c];  // partial quad; rest stays 0
+        int64_t b = b0;
+        for (; b + 4 <= group_bytes; b += 4) std::memcpy(dst + b * 16, s_row + b, 4);
+        for (; b < group_bytes; ++b) dst[(b / 4) * 64 + b % 4] = s_row[b];  // partial quad; rest stays 0
       }
     }
     i0 += n;
@@ -160,9 +164,8 @@ void PackedWeight::SetRtnRowsInt8Quads(int64_t r0, int64_t rows, const uint8_t* 
 void PackedWeight::SetRtnRows(int64_t r0, int64_t rows, const uint8_t* codes, const uint8_t* scales) {
   const uint64_t code_row = rtn_.CodeBytes(1, k_), scale_row = rtn_.ScaleBytes(1, k_);
   const int64_t groups = k_ / group_;
-  for (int64_t i = 0; i < rows; ++i) {
+  for (int64_t i = 0; i < rows; ++i) {  // scales
     const int64_t r = r0 + i, rr = r % kPanelRows;
-    const uint8_t* code = codes + i * code_row;
     uint8_t* panel = data_.as<uint8_t>() + (r / kPanelRows) * panel_bytes_;
     for (int64_t g = 0; g < groups; ++g) {
       uint8_t* hdr = panel + GroupScaleOffset(g);
@@ -172,26 +175,11 @@ void PackedWeight::SetRtnRows(int64_t r0, int64_t rows, const uint8_t* codes, co
         const float s = RtnScale(rtn_, scales + i * scale_row, g);
         std::memcpy(hdr + rr * 4, &s, 4);
       }
-      if (rtn_.scheme == RtnScheme::kInt8) continue;  // codes below, all rows at once
-      // int4: the panel keeps 8 k of a row as the 4 canonical bytes that hold them (even k in the
-      // low nibble), so whole 8-k chunks are plain 4-byte copies.
-      uint8_t* cb = panel + GroupCodeOffset(g);
-      const int64_t c0 = g * group_;
-      int64_t kk = 0;
-      if (c0 % 2 == 0) {
-        for (; kk + 8 <= group_; kk += 8) std::memcpy(cb + (kk / 8) * 64 + rr * 4, code + (c0 + kk) / 2, 4);
-      }
-      for (; kk < group_; ++kk) {
-        const int64_t c = c0 + kk;
-        const uint8_t nib = (c & 1) ? code[c >> 1] >> 4 : code[c >> 1] & 0x0f;
-        uint8_t& byte = cb[(kk / 8) * 64 + rr * 4 + (kk % 8) / 2];
-        byte = static_cast<uint8_t>((kk & 1) ? (byte & 0x0f) | (nib << 4) : (byte & 0xf0) | nib);
-      }
     }
   }
-  if (rtn_.scheme != RtnScheme::kInt8) return;
-  if (act_ != ActType::kF32) {
-    SetRtnRowsInt8Quads(r0, rows, codes);
+  // Codes: int4 always and int8 for int8/bf16 activations as k-quads.
+  if (rtn_.scheme != RtnScheme::kInt8 || act_ != ActType::kF32) {
+    SetCodeQuads(r0, rows, codes);
     return;
   }
   // int8: a panel stores each k as 16 consecutive bytes, one per row. Rows of one panel are
