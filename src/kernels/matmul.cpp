@@ -7,6 +7,7 @@
 
 #include "base/half.h"
 #include "kernels/matmul_tiles.h"
+#include "kernels/quad_layout.h"
 
 namespace rtnq {
 namespace {
@@ -119,7 +120,7 @@ bool PackedWeight::ResolveKernels(Isa isa, int64_t k_len) {
 }
 
 Result<PackedWeight> PackedWeight::Pack(DType dtype, const void* rows, int64_t n, int64_t k,
-                                        ActType act, Isa isa) {
+                                        ActType act, Isa isa, ThreadPool* pool) {
   if (dtype != DType::kF32 && dtype != DType::kBF16) {
     return Err("matmul weights must be F32 or BF16, found {}", DTypeName(dtype));
   }
@@ -135,31 +136,27 @@ Result<PackedWeight> PackedWeight::Pack(DType dtype, const void* rows, int64_t n
   w.k_ = k;
   w.dtype_ = dtype;
   const int64_t panels = w.panels();
-  if (dtype == DType::kF32) {
-    w.k_padded_ = k;
-    w.panel_bytes_ = k * kPanelRows * 4;
-    w.data_ = AlignedBuffer(static_cast<size_t>(panels * w.panel_bytes_));
-    std::memset(w.data_.data(), 0, w.data_.size());
-    const float* src = static_cast<const float*>(rows);
-    for (int64_t p = 0; p < panels; ++p) {
-      float* dst = reinterpret_cast<float*>(w.data_.data() + p * w.panel_bytes_);
+  // Both layouts are quad layouts (kernels/quad_layout.h): an F32 weight or a (k, k+1) BF16 pair
+  // per dword. A fresh mapping reads as zeros, so only heap buffers need clearing for the rows of
+  // a last partial panel and the pad of an odd K.
+  const int64_t esize = dtype == DType::kF32 ? 4 : 2;
+  w.k_padded_ = dtype == DType::kF32 ? k : k + (k & 1);
+  w.panel_bytes_ = w.k_padded_ * kPanelRows * esize;
+  w.data_ = AlignedBuffer(static_cast<size_t>(panels * w.panel_bytes_));
+  if (!w.data_.is_mapped()) std::memset(w.data_.data(), 0, w.data_.size());
+  const uint64_t row_bytes = static_cast<uint64_t>(k * esize);
+  const uint8_t* src = static_cast<const uint8_t*>(rows);
+  auto pack_panels = [&](size_t p0, size_t p1, int) {
+    for (int64_t p = static_cast<int64_t>(p0); p < static_cast<int64_t>(p1); ++p) {
       const int64_t r_end = std::min<int64_t>(kPanelRows, n - p * kPanelRows);
-      for (int64_t c = 0; c < k; ++c)
-        for (int64_t r = 0; r < r_end; ++r) dst[c * kPanelRows + r] = src[(p * kPanelRows + r) * k + c];
+      CopyRowsToQuads(src + p * kPanelRows * row_bytes, row_bytes, static_cast<int64_t>(row_bytes), 0, r_end,
+                      w.data_.as<uint8_t>() + p * w.panel_bytes_);
     }
+  };
+  if (pool != nullptr && pool->size() > 1) {
+    pool->ParallelFor(static_cast<size_t>(panels), 1, pack_panels);
   } else {
-    w.k_padded_ = k + (k & 1);
-    w.panel_bytes_ = w.k_padded_ * kPanelRows * 2;
-    w.data_ = AlignedBuffer(static_cast<size_t>(panels * w.panel_bytes_));
-    std::memset(w.data_.data(), 0, w.data_.size());
-    const uint16_t* src = static_cast<const uint16_t*>(rows);
-    for (int64_t p = 0; p < panels; ++p) {
-      uint16_t* dst = reinterpret_cast<uint16_t*>(w.data_.data() + p * w.panel_bytes_);
-      const int64_t r_end = std::min<int64_t>(kPanelRows, n - p * kPanelRows);
-      for (int64_t c = 0; c < k; ++c)
-        for (int64_t r = 0; r < r_end; ++r)
-          dst[(c / 2) * (2 * kPanelRows) + r * 2 + (c & 1)] = src[(p * kPanelRows + r) * k + c];
-    }
+    pack_panels(0, static_cast<size_t>(panels), 0);
   }
   return w;
 }

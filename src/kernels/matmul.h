@@ -97,9 +97,10 @@ class PackedWeight {
  public:
   PackedWeight() = default;
   // Packs canonical row-major [n, k] weights of type `dtype` (kF32 or kBF16) and resolves the
-  // kernel for (dtype, act, isa).
+  // kernel for (dtype, act, isa); panels are packed on `pool`'s threads when given.
   static Result<PackedWeight> Pack(DType dtype, const void* rows, int64_t n, int64_t k,
-                                   ActType act = ActType::kF32, Isa isa = SelectedIsa());
+                                   ActType act = ActType::kF32, Isa isa = SelectedIsa(),
+                                   ThreadPool* pool = nullptr);
   // Packs an RTN matrix in the canonical layout of format/rtn_format.h (codes [n][k] or
   // [n][k/2] bytes, scales [n][k/G] of format.scale_dtype); scales become f32 in the panels,
   // except with kInt8 or kBF16 activations, whose panels keep bf16/f16 scales as given. The panel

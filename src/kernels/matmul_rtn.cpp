@@ -18,6 +18,7 @@
 #include "base/half.h"
 #include "kernels/matmul.h"
 #include "kernels/matmul_tiles.h"
+#include "kernels/quad_layout.h"
 
 namespace rtnq {
 
@@ -114,26 +115,12 @@ void TransposeTile16Xor80(const uint8_t* in, uint64_t stride, uint8_t* out) {
   }
 }
 
-// 16 rows x 16 k (rows `stride` apart) into four k-quad chunks (64 bytes apart): chunk c, dword
-// r = row r's bytes 4c..4c+3. Four 4x4 dword transposes. SSE2 only.
-void TransposeTile16Quads(const uint8_t* in, uint64_t stride, uint8_t* out) {
-  for (int b = 0; b < 4; ++b) {
-    __m128i r[4];
-    for (int i = 0; i < 4; ++i) r[i] = _mm_loadu_si128(reinterpret_cast<const __m128i*>(in + (4 * b + i) * stride));
-    const __m128i t0 = _mm_unpacklo_epi32(r[0], r[1]), t1 = _mm_unpacklo_epi32(r[2], r[3]);
-    const __m128i t2 = _mm_unpackhi_epi32(r[0], r[1]), t3 = _mm_unpackhi_epi32(r[2], r[3]);
-    const __m128i c[4] = {_mm_unpacklo_epi64(t0, t1), _mm_unpackhi_epi64(t0, t1), _mm_unpacklo_epi64(t2, t3),
-                          _mm_unpackhi_epi64(t2, t3)};
-    for (int q = 0; q < 4; ++q) _mm_storeu_si128(reinterpret_cast<__m128i*>(out + q * 64 + b * 16), c[q]);
-  }
-}
-
 }  // namespace
 
 // Codes kept as quads: each 64-byte line of a panel's group holds 4 code bytes of each of its 16
 // rows (dword r = row r's bytes 4j..4j+3): int8 codes for int8/bf16 activations (4 k per quad)
-// and int4 codes (8 k per quad, even k in the low nibble). Whole panels go through 16 x 16-byte
-// SIMD tiles (int4 needs an even K, so every group is whole bytes).
+// and int4 codes (8 k per quad, even k in the low nibble; int4 needs an even K, so every group
+// is whole bytes). kernels/quad_layout.h does the copy.
 void PackedWeight::SetCodeQuads(int64_t r0, int64_t rows, const uint8_t* codes) {
   const uint64_t code_row = rtn_.CodeBytes(1, k_);
   const int64_t group_bytes = static_cast<int64_t>(rtn_.CodeBytes(1, group_));
@@ -143,19 +130,8 @@ void PackedWeight::SetCodeQuads(int64_t r0, int64_t rows, const uint8_t* codes) 
     const int64_t n = std::min<int64_t>(rows - i0, kPanelRows - rr0);
     uint8_t* panel = data_.as<uint8_t>() + (r / kPanelRows) * panel_bytes_;
     for (int64_t g = 0; g < groups; ++g) {
-      uint8_t* cb = panel + GroupCodeOffset(g);
-      const uint8_t* src = codes + i0 * code_row + g * group_bytes;
-      int64_t b0 = 0;
-      if (n == kPanelRows) {  // whole panel: SIMD tiles of 16 bytes per row
-        for (; b0 + 16 <= group_bytes; b0 += 16) TransposeTile16Quads(src + b0, code_row, cb + b0 * 16);
-      }
-      for (int64_t i = 0; i < n; ++i) {
-        uint8_t* dst = cb + (rr0 + i) * 4;
-        const uint8_t* s_row = src + i * code_row;
-        int64_t b = b0;
-        for (; b + 4 <= group_bytes; b += 4) std::memcpy(dst + b * 16, s_row + b, 4);
-        for (; b < group_bytes; ++b) dst[(b / 4) * 64 + b % 4] = s_row[b];  // partial quad; rest stays 0
-      }
+      CopyRowsToQuads(codes + i0 * code_row + g * group_bytes, code_row, group_bytes, rr0, n,
+                      panel + GroupCodeOffset(g));
     }
     i0 += n;
   }

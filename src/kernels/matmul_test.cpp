@@ -159,6 +159,30 @@ TEST(PackedWeight, ExtractRowReturnsCanonicalRow) {
   }
 }
 
+// Mapped (>= 2 MiB, zero without a memset) and heap buffers, odd and even K, a partial last panel;
+// packed on one thread and on three: the same bytes, and the canonical rows come back.
+TEST(PackedWeight, PackOnAPoolMatchesOneThreadAndExtractsCanonicalRows) {
+  ThreadPool pool(3);
+  for (DType dt : {DType::kF32, DType::kBF16}) {
+    for (const auto [n, k] : {std::pair<int64_t, int64_t>{37, 29}, {1100, 1023}, {1009, 1024}}) {
+      SCOPED_TRACE(::testing::Message() << DTypeName(dt) << " " << n << "x" << k);
+      Problem p = MakeProblem(dt, n, k, 1, 5);
+      auto one = PackedWeight::Pack(dt, p.rows(), n, k);
+      auto many = PackedWeight::Pack(dt, p.rows(), n, k, ActType::kF32, SelectedIsa(), &pool);
+      ASSERT_TRUE(one.ok() && many.ok());
+      ASSERT_EQ(one->bytes(), many->bytes());
+      EXPECT_EQ(std::memcmp(one->panel(0), many->panel(0), one->bytes()), 0);
+      std::vector<float> row(k);
+      for (int64_t r : {int64_t{0}, n / 2, n - 1}) {
+        many->ExtractRow(r, row.data());
+        for (int64_t c = 0; c < k; ++c) {
+          ASSERT_EQ(row[c], dt == DType::kF32 ? p.w32[r * k + c] : Bf16ToF32(p.w16[r * k + c])) << r << "," << c;
+        }
+      }
+    }
+  }
+}
+
 // Full 8-panel decode tiles (N = 2 x 128 + 5: two whole tiles and a tail), with and without the
 // software prefetch (L1 and L2 distances), and the batch path with its first-m-tile prefetch:
 // bitwise the oracle.

@@ -362,7 +362,7 @@ Result<PackedWeight> WeightLoader::LoadDense(const std::vector<const TensorView*
                           : ActType::kF32;
   Result<PackedWeight> packed = Err("unreachable");
   if (parts.size() == 1 && parts[0]->dtype == target && parts[0]->rope_permuted_heads == 0) {
-    packed = PackedWeight::Pack(target, parts[0]->data, rows, k, act, isa_);
+    packed = PackedWeight::Pack(target, parts[0]->data, rows, k, act, isa_, pool_);
   } else {
     std::vector<uint8_t> buf(static_cast<size_t>(rows * k) * esize);
     std::vector<float> row_f32(static_cast<size_t>(k));
@@ -384,7 +384,7 @@ Result<PackedWeight> WeightLoader::LoadDense(const std::vector<const TensorView*
         }
       }
     }
-    packed = PackedWeight::Pack(target, buf.data(), rows, k, act, isa_);
+    packed = PackedWeight::Pack(target, buf.data(), rows, k, act, isa_, pool_);
   }
   if (packed.ok()) {
     for (const TensorView* v : parts) ReleaseSource(*v);
