@@ -49,7 +49,7 @@ nlohmann::json Golden(const std::string& name) {
   return f.good() ? nlohmann::json::parse(f) : nlohmann::json::object();
 }
 
-std::string Quote(const std::string& s) { return "'" + s + "'"; }
+std::string Quote(const std::string& s) { return fmt::format("'{}'", s); }
 
 // Runs rtnq with `args`; fails the test with its stderr when it fails.
 ::testing::AssertionResult Rtnq(const std::string& args, std::string* out = nullptr) {
@@ -76,7 +76,7 @@ std::string Quote(const std::string& s) { return "'" + s + "'"; }
 
 std::string QuantizeArgs(const nlohmann::json& c) {
   std::string args;
-  for (const auto& a : c["rtnq_args"]) args += " " + Quote(a.get<std::string>());
+  for (const auto& a : c["rtnq_args"]) args += fmt::format(" {}", Quote(a.get<std::string>()));
   return args;
 }
 

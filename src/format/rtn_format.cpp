@@ -8,7 +8,7 @@
 namespace rtnq {
 
 std::string RtnFormat::Name() const {
-  const std::string group_name = group == 0 ? "row" : "g" + std::to_string(group);
+  const std::string group_name = group == 0 ? std::string("row") : fmt::format("g{}", group);
   std::string scale(DTypeName(scale_dtype));
   for (char& c : scale) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   return fmt::format("{}:{}:{}", Info(scheme).name, group_name, scale);

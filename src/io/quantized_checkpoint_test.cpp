@@ -260,8 +260,8 @@ INSTANTIATE_TEST_SUITE_P(
                       Scheme{"gptq", 4, 32}, Scheme{"gptq", 8, 32}, Scheme{"gptq", 4, 0}, Scheme{"gptq", 8, 0}),
     [](const ::testing::TestParamInfo<Scheme>& info) {
       const Scheme& s = info.param;
-      return (s.method == "gptq" ? std::string("Gptq") : std::string("Ct")) + "Int" + std::to_string(s.bits) +
-             (s.group == 0 ? "Row" : "G" + std::to_string(s.group));
+      return fmt::format("{}Int{}{}", s.method == "gptq" ? "Gptq" : "Ct", s.bits,
+                         s.group == 0 ? std::string("Row") : fmt::format("G{}", s.group));
     });
 
 // Opens a builder's checkpoint after `edit` and expects a one-line error containing every `parts`.

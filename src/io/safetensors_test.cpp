@@ -125,7 +125,7 @@ TEST(SafetensorsWriter, ShardsLikeTransformersAndWritesTheIndex) {
   std::vector<std::string> data;
   std::string stream;
   for (int i = 0; i < 5; ++i) {
-    specs.push_back({"t" + std::to_string(i), DType::kBF16, {10, 20}});  // 400 bytes each
+    specs.push_back({fmt::format("t{}", i), DType::kBF16, {10, 20}});  // 400 bytes each
     data.push_back(RandomBytes(DType::kBF16, 200, 100 + i));
     stream += data.back();
   }

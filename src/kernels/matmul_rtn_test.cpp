@@ -245,7 +245,7 @@ TEST(RtnMatmul, AllIsasGiveIdenticalBitsAndEqualPreDequantizedF32) {
 
 TEST(RtnMatmul, ExtractRowAndSetRowsMatchCanonical) {
   for (RtnScheme scheme : {RtnScheme::kInt8, RtnScheme::kInt4}) {
-    for (const auto [group, k] : {std::pair<int32_t, int64_t>{32, 64}, {64, 128}, {128, 256}, {128, 384},
+    for (const auto& [group, k] : {std::pair<int32_t, int64_t>{32, 64}, {64, 128}, {128, 256}, {128, 384},
                                   {0, 58}}) {
       const RtnFormat f{scheme, group, DType::kBF16};
       const int64_t n = 37;

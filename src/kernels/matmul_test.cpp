@@ -164,7 +164,7 @@ TEST(PackedWeight, ExtractRowReturnsCanonicalRow) {
 TEST(PackedWeight, PackOnAPoolMatchesOneThreadAndExtractsCanonicalRows) {
   ThreadPool pool(3);
   for (DType dt : {DType::kF32, DType::kBF16}) {
-    for (const auto [n, k] : {std::pair<int64_t, int64_t>{37, 29}, {1100, 1023}, {1009, 1024}}) {
+    for (const auto& [n, k] : {std::pair<int64_t, int64_t>{37, 29}, {1100, 1023}, {1009, 1024}}) {
       SCOPED_TRACE(::testing::Message() << DTypeName(dt) << " " << n << "x" << k);
       Problem p = MakeProblem(dt, n, k, 1, 5);
       auto one = PackedWeight::Pack(dt, p.rows(), n, k);
@@ -207,29 +207,6 @@ TEST(Matmul, WideDecodeTilesAndPrefetchKeepTheChain) {
           EXPECT_TRUE(BitEqual(got, want)) << kern->name << " k=" << k << " m=" << m << " pf=" << pf;
         }
       }
-    }
-  }
-}
-
-TEST(VecOps, DotAndAxpyMatchDoubleReferenceOnEveryIsa) {
-  std::mt19937 rng(5);
-  std::normal_distribution<float> dist;
-  for (Isa isa : {Isa::kScalar, Isa::kAvx2, Isa::kAvx512}) {
-    const VecOps& ops = GetVecOps(isa);
-    for (int64_t n : {1, 7, 16, 33, 64, 100, 128}) {
-      std::vector<float> a(n), b(n), y(n);
-      for (auto& v : a) v = dist(rng);
-      for (auto& v : b) v = dist(rng);
-      for (auto& v : y) v = dist(rng);
-      double want = 0, mag = 0;
-      for (int64_t i = 0; i < n; ++i) {
-        want += double(a[i]) * b[i];
-        mag += std::fabs(double(a[i]) * b[i]);
-      }
-      EXPECT_NEAR(ops.dot(a.data(), b.data(), n), want, 1e-6 * mag) << IsaName(isa) << " " << n;
-      std::vector<float> y2 = y;
-      ops.axpy(0.37f, a.data(), y2.data(), n);
-      for (int64_t i = 0; i < n; ++i) EXPECT_NEAR(y2[i], y[i] + 0.37 * a[i], 1e-6 * (1 + std::fabs(y[i])));
     }
   }
 }

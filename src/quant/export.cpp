@@ -38,7 +38,7 @@ VllmUnit UnitOf(TensorRole role) {
 
 std::string UnitPattern(VllmUnit unit, const std::vector<int>& layers) {
   std::string alternatives;
-  for (int l : layers) alternatives += (alternatives.empty() ? "" : "|") + std::to_string(l);
+  for (int l : layers) alternatives += fmt::format("{}{}", alternatives.empty() ? "" : "|", l);
   const std::string layer = layers.size() == 1 ? alternatives : "(" + alternatives + ")";
   switch (unit) {
     case VllmUnit::kQkv: return "model\\.layers\\." + layer + "\\.self_attn\\.(q|k|v|qkv)_proj$";

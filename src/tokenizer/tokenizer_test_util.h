@@ -75,7 +75,7 @@ inline std::unique_ptr<Tokenizer> LoadGgufTokenizer(const std::string& path) {
 
 inline std::string IdsToString(const std::vector<int32_t>& ids) {
   std::string s;
-  for (int32_t id : ids) s += (s.empty() ? "" : " ") + std::to_string(id);
+  for (int32_t id : ids) s += fmt::format("{}{}", s.empty() ? "" : " ", id);
   return s;
 }
 
