@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <regex>
 
 #include "io/synthetic_model.h"
 #include "model/model.h"
@@ -106,6 +107,37 @@ void PrintTo(const Case& c, std::ostream* os) { *os << c.name; }
 
 class QuantizedRoundTrip : public ::testing::TestWithParam<Case> {};
 
+// What other loaders (vLLM, HF) read from config.json: a decoder-layer linear is left unquantized
+// exactly when the plan does not quantize it (kept, or an explicit bf16/f16/f32). GPTQ: the first
+// `dynamic` pattern that matches at the start of the module name decides ("-:" = not quantized);
+// compressed-tensors: the `ignore` list.
+void ExpectConfigMarksUnquantizedModules(const std::string& dir, ExportFormat format, const CompiledPlan& plan) {
+  std::ifstream in(dir + "/config.json");
+  const nlohmann::json q = nlohmann::json::parse(in)["quantization_config"];
+  for (const TensorDecision& d : plan.tensors) {
+    const std::string suffix = "_proj.weight";
+    if (d.name.find(".layers.") == std::string::npos || d.name.size() < suffix.size() ||
+        d.name.compare(d.name.size() - suffix.size(), suffix.size(), suffix) != 0) {
+      continue;
+    }
+    const std::string module = d.name.substr(0, d.name.size() - 7);
+    bool excluded = false;
+    if (format == ExportFormat::kGptq) {
+      const nlohmann::json dynamic = q.value("dynamic", nlohmann::json::object());
+      for (const auto& [key, value] : dynamic.items()) {
+        if (std::regex_search(module, std::regex(key.substr(2)), std::regex_constants::match_continuous)) {
+          excluded = key.rfind("-:", 0) == 0;
+          break;
+        }
+      }
+    } else {
+      const auto& ignore = q["ignore"];
+      excluded = std::find(ignore.begin(), ignore.end(), module) != ignore.end();
+    }
+    EXPECT_EQ(excluded, !d.precision.IsQuantized()) << module << " is " << d.precision.Name();
+  }
+}
+
 TEST_P(QuantizedRoundTrip, LoadedLogitsEqualOnTheFlyQuantization) {
   const Case& c = GetParam();
   TempDir src_dir("src"), out_dir("out");
@@ -143,6 +175,7 @@ TEST_P(QuantizedRoundTrip, LoadedLogitsEqualOnTheFlyQuantization) {
     }
   }
   EXPECT_GT(quantized, 0);
+  ExpectConfigMarksUnquantizedModules(out_dir.path(), c.format, reference);
 
   const std::vector<float> on_the_fly = Logits(*src, &reference);
   ASSERT_FALSE(on_the_fly.empty());
@@ -208,7 +241,11 @@ INSTANTIATE_TEST_SUITE_P(
         Case{"GptqQwenInt4G32LmHead", "tiny-qwen2", ExportFormat::kGptq,
              "default int4:g32\nmodules=lm_head -> int4:g32\n"},
         Case{"GptqQwenInt8G32", "tiny-qwen2", ExportFormat::kGptq, "default int8:g32\n"},
-        Case{"GptqLlamaInt4G64KeepsMisfits", "tiny-llama3", ExportFormat::kGptq, "default int4:g64\n"}),
+        Case{"GptqLlamaInt4G64KeepsMisfits", "tiny-llama3", ExportFormat::kGptq, "default int4:g64\n"},
+        // Explicit 16-bit precisions must be marked unquantized like kept ones.
+        Case{"GptqLlamaInt4Layer1Bf16", "tiny-llama3", ExportFormat::kGptq, "default int4:g32\nlayers=1 -> bf16\n"},
+        Case{"CtLlamaInt4DownF16", "tiny-llama3", ExportFormat::kCompressedTensors,
+             "default int4:g32\nmodules=mlp_down -> f16\n"}),
     [](const ::testing::TestParamInfo<Case>& info) { return info.param.name; });
 
 TEST(QuantizedCli, QuantizeThenInspectShowsPrecisions) {

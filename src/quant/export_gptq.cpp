@@ -19,11 +19,12 @@ namespace {
 
 int32_t GroupSizeJson(const RtnFormat& f) { return f.group == 0 ? -1 : f.group; }
 
-// Patterns for the modules decided `precision` (nullptr-like kKeep for kept ones), per vLLM unit.
-std::vector<std::string> PatternsFor(const CompiledPlan& plan, const Precision& precision) {
+// Patterns, per vLLM unit, for the linear modules whose precision satisfies `match`.
+template <typename Match>
+std::vector<std::string> PatternsFor(const CompiledPlan& plan, Match match) {
   std::map<VllmUnit, std::vector<int>> layers;
   for (const auto& t : plan.tensors) {
-    if (!(t.precision == precision) || UnitOf(t.id.role) == VllmUnit::kOther) continue;
+    if (!match(t.precision) || UnitOf(t.id.role) == VllmUnit::kOther) continue;
     auto& l = layers[UnitOf(t.id.role)];
     if (l.empty() || l.back() != t.id.layer) l.push_back(t.id.layer);
   }
@@ -36,11 +37,14 @@ std::string QuantizationConfig(const CompiledPlan& plan, const Precision& base, 
   nlohmann::ordered_json dynamic = nlohmann::ordered_json::object();
   for (const Precision& p : QuantizedPrecisions(plan)) {
     if (p == base) continue;
-    for (const auto& pattern : PatternsFor(plan, p)) {
+    for (const auto& pattern : PatternsFor(plan, [&](const Precision& q) { return q == p; })) {
       dynamic["+:" + pattern] = {{"bits", p.rtn.bits()}, {"group_size", GroupSizeJson(p.rtn)}};
     }
   }
-  for (const auto& pattern : PatternsFor(plan, Precision{})) dynamic["-:" + pattern] = nlohmann::ordered_json::object();
+  // Every linear the plan does not quantize (keep, or an explicit bf16/f16/f32) is left out.
+  for (const auto& pattern : PatternsFor(plan, [](const Precision& q) { return !q.IsQuantized(); })) {
+    dynamic["-:" + pattern] = nlohmann::ordered_json::object();
+  }
   nlohmann::ordered_json q;
   q["quant_method"] = "gptq";
   q["bits"] = base.rtn.bits();
