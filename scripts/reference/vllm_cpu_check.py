@@ -23,6 +23,7 @@ import argparse
 import json
 import math
 import os
+import signal
 import subprocess
 import sys
 
@@ -83,7 +84,10 @@ def child(args):
     nll = vllm_mean_nll(args.model, chunks, args.tp)
     with open(args.result_file, "w") as f:
         json.dump({"mean_nll": nll}, f)
-    os._exit(0)  # vLLM 0.32's CPU engine can abort in interpreter teardown ("terminate called ...")
+    sys.stdout.flush()
+    # vLLM 0.32's CPU engine can abort in interpreter teardown ("terminate called ..."); the
+    # parent kills this process group, workers included, once the result is written.
+    os._exit(0)
 
 
 def main():
@@ -138,10 +142,15 @@ def main():
             if os.path.exists(result):
                 os.remove(result)
             with open(log, "w") as f:
-                done = subprocess.run([sys.executable, __file__, "--child", "--model", model, "--tp", str(tp),
-                                       "--chunks-file", chunks_path, "--result-file", result],
-                                      stdout=f, stderr=subprocess.STDOUT, env=env)
-            if done.returncode != 0 or not os.path.exists(result):
+                child_proc = subprocess.Popen([sys.executable, __file__, "--child", "--model", model, "--tp", str(tp),
+                                               "--chunks-file", chunks_path, "--result-file", result],
+                                              stdout=f, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+                returncode = child_proc.wait()
+                try:  # the engine core and worker processes it started
+                    os.killpg(child_proc.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            if returncode != 0 or not os.path.exists(result):
                 sys.exit(f"vLLM failed on {model} with {tp} worker(s); its output: {log}")
             nll = json.load(open(result))["mean_nll"]
             case["vllm"][f"tp{tp}"] = {"mean_nll": nll, "diff": nll - ppl["mean_nll"]}
