@@ -112,7 +112,8 @@ Result<ExportResult> ExportCompressedTensors(const Checkpoint& checkpoint, const
     const int64_t n = d.shape[0], k = d.shape[1];
     // Rows are padded with zero bits to whole 32-bit words, as compressed-tensors packs them.
     const int64_t words_per_row = (k * f.bits() + 31) / 32;
-    tensors.push_back({{prefix + ".weight_packed", DType::kI32, {n, words_per_row}},
+    TensorSpec packed_spec{prefix + ".weight_packed", DType::kI32, {n, words_per_row}};
+    tensors.push_back({std::move(packed_spec),
                        [&, decision, f, pending, words_per_row](std::vector<uint8_t>& out) -> Status {
                          RTNQ_ASSIGN_OR_RETURN(RtnMatrix m, QuantizeDecision(checkpoint, *decision, f, options, &result));
                          const size_t row_bytes = m.code_row_bytes();

@@ -4,6 +4,10 @@
 
 #include "quant/rtn_group.h"
 
+// GCC 12 warns about _mm512_undefined_*() inside its own intrinsics (a false positive).
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
+
 #define RTNQ_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,f16c,fma")))
 
 namespace rtnq::rtn_internal {
