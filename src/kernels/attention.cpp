@@ -7,7 +7,9 @@
 
 #include "kernels/avx512_inline.h"
 
+#if defined(__GNUC__) && !defined(__clang__)  // clang has no -Wmaybe-uninitialized
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 #pragma GCC diagnostic ignored "-Wuninitialized"
 
 #define RTNQ_TARGET_AVX512 __attribute__((target("avx512f,avx512vl,avx2,fma")))

@@ -15,7 +15,9 @@
 #include "kernels/matmul_tiles.h"
 
 // GCC 12 warns about _mm512_undefined_epi32() inside its own intrinsics (a false positive).
+#if defined(__GNUC__) && !defined(__clang__)  // clang has no -Wmaybe-uninitialized
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 #pragma GCC diagnostic ignored "-Wuninitialized"
 
 #define RTNQ_TARGET_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx2,fma,f16c")))

@@ -25,7 +25,9 @@
 #include "kernels/matmul_tiles.h"
 
 #if !defined(__clang__)
+#if defined(__GNUC__) && !defined(__clang__)  // clang has no -Wmaybe-uninitialized
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #endif
 

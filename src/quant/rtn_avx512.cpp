@@ -5,7 +5,9 @@
 #include "quant/rtn_group.h"
 
 // GCC 12 warns about _mm512_undefined_*() inside its own intrinsics (a false positive).
+#if defined(__GNUC__) && !defined(__clang__)  // clang has no -Wmaybe-uninitialized
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 #pragma GCC diagnostic ignored "-Wuninitialized"
 
 #define RTNQ_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,f16c,fma")))
