@@ -4,8 +4,14 @@
 
 namespace rtnq {
 
-Embedding::Embedding(const TensorView& view, const Checkpoint& ck)
-    : view_(view), files_(ck.files), owned_(ck.owned) {}
+Embedding::Embedding(const TensorView& view, const Checkpoint& ck) : view_(view) {
+  for (const auto& file : ck.files) {
+    if (view.data >= file->data() && view.data + view.nbytes <= file->data() + file->size()) {
+      file_ = file;
+      break;
+    }
+  }
+}
 
 void Embedding::Row(int64_t token, float* out) const {
   if (view_) {

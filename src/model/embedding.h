@@ -10,7 +10,6 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
-#include <vector>
 
 #include "io/checkpoint.h"
 #include "kernels/matmul.h"
@@ -21,8 +20,10 @@ class Embedding {
  public:
   Embedding() = default;
   explicit Embedding(PackedWeight packed) : packed_(std::move(packed)) {}
-  // Rows served from `view` (a non-quantized [vocab, hidden] tensor of `ck`); keeps the
-  // checkpoint's mappings alive for as long as this object lives.
+  // Rows served from `view` (a non-quantized [vocab, hidden] tensor of `ck`); keeps the mapped
+  // file that holds it alive for as long as this object lives (only that one: a GPTQ
+  // checkpoint's repacked buffers in Checkpoint::owned would otherwise stay resident). A view into
+  // memory that is not one of `ck`'s files must outlive this object.
   Embedding(const TensorView& view, const Checkpoint& ck);
 
   // Writes row `token` (hidden floats) to `out`.
@@ -37,8 +38,7 @@ class Embedding {
  private:
   PackedWeight packed_;
   std::optional<TensorView> view_;
-  std::vector<std::shared_ptr<MappedFile>> files_;
-  std::vector<std::shared_ptr<const void>> owned_;
+  std::shared_ptr<MappedFile> file_;
 };
 
 }  // namespace rtnq

@@ -69,8 +69,8 @@ struct BatchItem {
 class Model {
  public:
   // The model may keep reading weights from the checkpoint (an untied embedding kept at its
-  // stored precision, model/embedding.h): it holds the checkpoint's mappings and owned buffers
-  // (Checkpoint::files, ::owned) alive; views into any other memory must outlive the model.
+  // stored precision, model/embedding.h): it holds the mapped file (Checkpoint::files) with
+  // those rows alive; views into any other memory must outlive the model.
   static Result<std::unique_ptr<Model>> Load(const Checkpoint& checkpoint, const ModelOptions& options);
   virtual ~Model() = default;
 
