@@ -33,6 +33,13 @@ const TensorView* Checkpoint::Find(std::string_view canonical_name) const {
   return nullptr;
 }
 
+std::shared_ptr<MappedFile> Checkpoint::FileHolding(const TensorView& view) const {
+  for (const auto& file : files) {
+    if (view.data >= file->data() && view.data + view.nbytes <= file->data() + file->size()) return file;
+  }
+  return nullptr;
+}
+
 namespace {
 
 std::string ShapeString(const std::vector<int64_t>& shape) {

@@ -67,6 +67,9 @@ struct Checkpoint {
   std::vector<std::shared_ptr<const void>> owned;
 
   const TensorView* Find(std::string_view canonical_name) const;
+  // The mapped file whose bytes hold all of `view`'s data; null when it lies elsewhere (a buffer in
+  // `owned`, or memory of the caller's).
+  std::shared_ptr<MappedFile> FileHolding(const TensorView& view) const;
 };
 
 struct OpenOptions {

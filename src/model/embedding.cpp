@@ -4,14 +4,7 @@
 
 namespace rtnq {
 
-Embedding::Embedding(const TensorView& view, const Checkpoint& ck) : view_(view) {
-  for (const auto& file : ck.files) {
-    if (view.data >= file->data() && view.data + view.nbytes <= file->data() + file->size()) {
-      file_ = file;
-      break;
-    }
-  }
-}
+Embedding::Embedding(const TensorView& view, const Checkpoint& ck) : view_(view), file_(ck.FileHolding(view)) {}
 
 void Embedding::Row(int64_t token, float* out) const {
   if (view_) {

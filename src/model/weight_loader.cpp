@@ -94,18 +94,15 @@ Result<std::vector<float>> WeightLoader::LoadVector(const TensorId& id) {
 }
 
 void WeightLoader::ReleaseSource(const TensorView& view) const {
-  for (const auto& file : ck_.files) {
-    const uint8_t* begin = file->data();
-    const uint8_t* end = begin + file->size();
-    if (view.data < begin || view.data + view.nbytes > end) continue;
-    // Whole pages only: a page shared with a neighbouring tensor just faults in again if read.
-    const uintptr_t page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
-    const uintptr_t lo = reinterpret_cast<uintptr_t>(view.data) & ~(page - 1);
-    const uintptr_t hi = std::min(reinterpret_cast<uintptr_t>(view.data + view.nbytes + page - 1) & ~(page - 1),
-                                  reinterpret_cast<uintptr_t>(end + page - 1) & ~(page - 1));
-    ::madvise(reinterpret_cast<void*>(lo), hi - lo, MADV_DONTNEED);
-    return;
-  }
+  const std::shared_ptr<MappedFile> file = ck_.FileHolding(view);
+  if (file == nullptr) return;
+  const uint8_t* end = file->data() + file->size();
+  // Whole pages only: a page shared with a neighbouring tensor just faults in again if read.
+  const uintptr_t page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+  const uintptr_t lo = reinterpret_cast<uintptr_t>(view.data) & ~(page - 1);
+  const uintptr_t hi = std::min(reinterpret_cast<uintptr_t>(view.data + view.nbytes + page - 1) & ~(page - 1),
+                                reinterpret_cast<uintptr_t>(end + page - 1) & ~(page - 1));
+  ::madvise(reinterpret_cast<void*>(lo), hi - lo, MADV_DONTNEED);
 }
 
 Result<LinearWeights> WeightLoader::LoadLinear(const std::vector<TensorId>& ids) {
